@@ -1,0 +1,21 @@
+//! certgate: a Tyk-compatible API gateway whose headline is Certificate Authentication.
+//!
+//! # Layout
+//! - [`config`]: `tyk.conf` parsing, `TYK_GW_*` overrides, validation (all errors at once).
+//! - [`apidef`]: Tyk Classic and Tyk OAS API definitions, parsed into one internal form.
+//! - [`tokens`]: Tyk's token derivation (`generateToken`) and key hashing.
+//! - [`session`]: the session (key) object, round-tripping Tyk's JSON.
+//! - [`store`]: the storage interface and its embedded (persistent) implementation.
+//! - [`tls`]: server certificates, per-ClientHello client-certificate policy, peer info.
+//! - [`router`]: listen paths, `/{api_id}/` mounts and custom domains.
+//! - [`auth`]: token authentication and post-auth checks.
+//! - [`proxy`]: pooled upstream forwarding.
+//! - [`admin`]: the Gateway API (`/tyk/...`, `/hello`).
+//! - [`server`]: listeners, connection handling, the request pipeline, reload and shutdown.
+//! - [`errors`]: turning errors into Tyk-compatible HTTP responses, in one place.
+#![forbid(unsafe_code)]
+
+pub mod apidef;
+pub mod session;
+pub mod store;
+pub mod tokens;
