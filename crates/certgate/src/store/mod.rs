@@ -1,1 +1,347 @@
-//! (in progress)
+//! The gateway's storage: a small set of Redis-like primitives over string keys.
+//!
+//! Tyk keeps everything it shares between requests and between gateway nodes in Redis:
+//! sessions (`apikey-<token>` → JSON), certificates (`cert-raw-<id>` → PEM), per-org
+//! certificate indexes (`cert-<org>-index`, a LIST), quota counters (`quota-…`, `INCR` with a
+//! TTL), rate-limiter data and cluster notifications (`tyk.cluster.notifications`). The layout
+//! is described in the spec (`tyk-certificate-auth.md` §2.6).
+//!
+//! certgate must read and write that same layout, so this module exposes exactly the Redis
+//! primitives the gateway needs, with Redis semantics, rather than a higher-level "session
+//! store". Two backends implement them:
+//!
+//! - [`embedded`]: the default, a persistent single-node store on top of `redb`, so a gateway
+//!   runs with no Redis at all.
+//! - a Redis backend (later), which maps each method onto the command named in its docs.
+//!
+//! # Semantics both backends follow
+//!
+//! - **Types.** A key holds a string (counters are strings holding a canonical integer, as in
+//!   Redis), a list or a set. A command meant for one type applied to a key holding another
+//!   returns [`StoreError::WrongType`] (Redis `WRONGTYPE`), except where Redis itself does not
+//!   care: [`Store::set`] overwrites any type, [`Store::get_many`] returns `None` for a non-string,
+//!   and `delete`/`exists`/`ttl`/`expire`/`keys_with_prefix` work on every type.
+//! - **Empty collections do not exist.** Removing the last element of a list or set deletes the
+//!   key, as Redis does.
+//! - **Expiry.** A key may carry a time to live. Once it passes, the key is gone for every
+//!   command, immediately. Writing a key with [`Store::set`] (and its `_nx`/`_xx` variants)
+//!   replaces its TTL with the one given (`None` = persist); `incr_by`, list and set commands
+//!   keep the TTL. A TTL must be positive: [`StoreError::InvalidTtl`] otherwise, as Redis
+//!   refuses `SET … PX 0`. `expire` with a zero duration deletes the key, as Redis does.
+//! - **Acknowledged writes are durable** (embedded: fsynced before the call returns).
+//! - **Notifications** ([`Store::publish`]/[`Store::subscribe`]) are fire-and-forget pub/sub:
+//!   a subscriber sees messages published after it subscribed, and a slow subscriber may lag
+//!   (the receiver then reports how many it missed).
+//!
+//! Every method is `async` even for the embedded backend, because the Redis backend will
+//! be; the gateway's code is then the same for both.
+
+pub mod embedded;
+mod record;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+/// An error from the store.
+///
+/// Messages name the key involved where there is one. Keys may embed secrets (an un-hashed
+/// `apikey-<token>`), so callers logging these errors at the edge should consider that.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot serve requests at all (closed, writer stopped, Redis unreachable).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The embedded store's directory is already in use by another process (or another open
+    /// store in this process); redb's file lock refused the open.
+    #[error(
+        "store at {} is already open by another process (or another store in this process); \
+         only one gateway may use an embedded store directory at a time",
+        path.display()
+    )]
+    AlreadyOpen {
+        /// The database file that is locked.
+        path: PathBuf,
+    },
+    /// A filesystem operation on the store's directory failed.
+    #[error("store I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The storage engine reported an error (embedded: redb; later: Redis protocol errors).
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// The key holds a value of a different type than the command needs (Redis `WRONGTYPE`).
+    #[error("WRONGTYPE operation against key `{key}` holding the wrong kind of value")]
+    WrongType {
+        /// The key.
+        key: String,
+    },
+    /// `incr_by` on a string that is not a canonical 64-bit integer.
+    #[error("value at key `{key}` is not an integer or out of range")]
+    NotInteger {
+        /// The key.
+        key: String,
+    },
+    /// `incr_by` would overflow a signed 64-bit integer.
+    #[error("increment or decrement of key `{key}` would overflow")]
+    Overflow {
+        /// The key.
+        key: String,
+    },
+    /// A TTL of zero was given to a write that needs a positive one.
+    #[error("invalid expire time for key `{key}`: a TTL must be positive")]
+    InvalidTtl {
+        /// The key.
+        key: String,
+    },
+    /// A key plus value larger than the store accepts (512 MiB, Redis's own string limit).
+    #[error("value for key `{key}` is {size} bytes; the store's limit is {limit} bytes")]
+    TooLarge {
+        /// The key.
+        key: String,
+        /// Size of the key plus the value (for a list or set: all of its elements).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A stored record could not be decoded (damaged or written by an incompatible version).
+    #[error("stored value at key `{key}` is corrupt: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// The result type of every store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A change notification published on a channel (Tyk: `tyk.cluster.notifications`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The channel it was published on.
+    pub channel: String,
+    /// The message, verbatim.
+    pub payload: String,
+}
+
+/// The remaining lifetime of a key, as Redis `PTTL` reports it (`-2`, `-1`, or a duration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// The key does not exist (or has expired). Redis: `-2`.
+    Missing,
+    /// The key exists and never expires. Redis: `-1`.
+    Persistent,
+    /// The key exists and expires after this duration (always non-zero).
+    Expires(Duration),
+}
+
+impl Ttl {
+    /// The remaining lifetime if the key exists and expires, `None` otherwise.
+    pub fn remaining(self) -> Option<Duration> {
+        match self {
+            Ttl::Expires(d) => Some(d),
+            Ttl::Missing | Ttl::Persistent => None,
+        }
+    }
+}
+
+/// The storage used by the gateway.
+///
+/// An enum rather than a trait object so the hot path has no dynamic dispatch or boxed
+/// futures; a `Redis` variant will be added later. Cloning is cheap (an `Arc`), and all
+/// clones share one store.
+#[derive(Clone)]
+pub enum Store {
+    /// The embedded persistent store (see [`embedded`]).
+    Embedded(Arc<embedded::EmbeddedStore>),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::Embedded(s) => f.debug_tuple("Store::Embedded").field(s).finish(),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating it if missing) the embedded store in directory `dir`, with default
+    /// options. The database file is `<dir>/certgate.redb`.
+    pub async fn open_embedded(dir: &Path) -> StoreResult<Store> {
+        let store =
+            embedded::EmbeddedStore::open(dir, embedded::EmbeddedOptions::default()).await?;
+        Ok(Store::Embedded(Arc::new(store)))
+    }
+
+    /// `GET`: the string at `key`, or `None` if it does not exist.
+    /// [`StoreError::WrongType`] if the key holds a list or set.
+    pub async fn get(&self, key: &str) -> StoreResult<Option<String>> {
+        match self {
+            Store::Embedded(s) => s.get(key),
+        }
+    }
+
+    /// `MGET`: the strings at `keys`, in order; `None` for a key that is missing or does not
+    /// hold a string (never an error for a wrong type, as in Redis).
+    pub async fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<String>>> {
+        match self {
+            Store::Embedded(s) => s.get_many(keys),
+        }
+    }
+
+    /// `SET key value [PX ttl]`: stores a string, replacing any value of any type and its TTL.
+    /// `ttl = None` persists the key.
+    pub async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> StoreResult<()> {
+        match self {
+            Store::Embedded(s) => s.set(key, value, ttl, embedded::SetCondition::Always).await,
+        }
+        .map(|_| ())
+    }
+
+    /// `SET … NX`: stores the string only if `key` does not exist. `true` if it was written.
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Option<Duration>) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => {
+                s.set(key, value, ttl, embedded::SetCondition::IfAbsent)
+                    .await
+            }
+        }
+    }
+
+    /// `SET … XX`: stores the string only if `key` exists (with any type). `true` if written.
+    /// Tyk writes restored sessions this way so a concurrently deleted key is not resurrected.
+    pub async fn set_xx(&self, key: &str, value: &str, ttl: Option<Duration>) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => {
+                s.set(key, value, ttl, embedded::SetCondition::IfPresent)
+                    .await
+            }
+        }
+    }
+
+    /// `DEL`: removes `key` whatever its type. `true` if it existed.
+    pub async fn delete(&self, key: &str) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => s.delete(key).await,
+        }
+    }
+
+    /// `EXISTS`: whether `key` exists (with any type).
+    pub async fn exists(&self, key: &str) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => s.exists(key),
+        }
+    }
+
+    /// `PTTL`: the remaining lifetime of `key`.
+    pub async fn ttl(&self, key: &str) -> StoreResult<Ttl> {
+        match self {
+            Store::Embedded(s) => s.ttl(key),
+        }
+    }
+
+    /// `PEXPIRE`: sets the TTL of an existing key (any type). `true` if the key exists.
+    /// A zero `ttl` deletes the key, as Redis does.
+    pub async fn expire(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => s.expire(key, ttl).await,
+        }
+    }
+
+    /// `INCRBY`: adds `by` to the integer at `key` and returns the new value. A missing key
+    /// starts at 0 (and is persistent); an existing key keeps its TTL.
+    /// [`StoreError::NotInteger`] if the string is not a canonical integer,
+    /// [`StoreError::Overflow`] on overflow, [`StoreError::WrongType`] for a list or set.
+    pub async fn incr_by(&self, key: &str, by: i64) -> StoreResult<i64> {
+        match self {
+            Store::Embedded(s) => s.incr_by(key, by).await,
+        }
+    }
+
+    /// `SCAN 0 MATCH <prefix>*`: every existing key starting with `prefix`, any type, in no
+    /// particular order. (The Redis backend must escape glob characters in `prefix`.)
+    pub async fn keys_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        match self {
+            Store::Embedded(s) => s.keys_with_prefix(prefix).await,
+        }
+    }
+
+    /// `RPUSH`: appends `value` to the list at `key`, creating it if missing.
+    pub async fn list_push(&self, key: &str, value: &str) -> StoreResult<()> {
+        match self {
+            Store::Embedded(s) => s.list_push(key, value).await,
+        }
+        .map(|_| ())
+    }
+
+    /// `LRANGE key 0 -1`: the whole list, in order; empty if the key is missing.
+    pub async fn list_range(&self, key: &str) -> StoreResult<Vec<String>> {
+        match self {
+            Store::Embedded(s) => s.list_range(key),
+        }
+    }
+
+    /// `LREM key 0 value`: removes every element equal to `value`; returns how many.
+    pub async fn list_remove(&self, key: &str, value: &str) -> StoreResult<u64> {
+        match self {
+            Store::Embedded(s) => s.list_remove(key, value).await,
+        }
+    }
+
+    /// `SADD` of one member. `true` if it was not already in the set.
+    pub async fn set_add(&self, key: &str, member: &str) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => s.set_add(key, member).await,
+        }
+    }
+
+    /// `SREM` of one member. `true` if it was in the set.
+    pub async fn set_remove(&self, key: &str, member: &str) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => s.set_remove(key, member).await,
+        }
+    }
+
+    /// `SMEMBERS`: the members of the set, in no particular order; empty if missing.
+    pub async fn set_members(&self, key: &str) -> StoreResult<Vec<String>> {
+        match self {
+            Store::Embedded(s) => s.set_members(key),
+        }
+    }
+
+    /// `PUBLISH`: sends `payload` to the subscribers of `channel`. Succeeds with no subscribers.
+    pub async fn publish(&self, channel: &str, payload: &str) -> StoreResult<()> {
+        match self {
+            Store::Embedded(s) => {
+                s.publish(channel, payload);
+                Ok(())
+            }
+        }
+    }
+
+    /// Subscribes to every channel. Embedded: in-process only, since it is a single node.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
+        match self {
+            Store::Embedded(s) => s.subscribe(),
+        }
+    }
+
+    /// `PING`: checks that the store can serve reads and its writer is running.
+    pub async fn ping(&self) -> StoreResult<()> {
+        match self {
+            Store::Embedded(s) => s.ping(),
+        }
+    }
+}
