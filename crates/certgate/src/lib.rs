@@ -15,7 +15,20 @@
 //! - [`errors`]: turning errors into Tyk-compatible HTTP responses, in one place.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod apidef;
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod gateway;
+pub mod pki;
+pub mod proxy;
+pub mod router;
+pub mod server;
 pub mod session;
 pub mod store;
+pub mod tls;
 pub mod tokens;

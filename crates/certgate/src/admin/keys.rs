@@ -1,0 +1,303 @@
+//! `/tyk/keys`: create, read, update, delete and list sessions (§4.2, §4.4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{json_response, read_body, ApiError, Gw};
+use crate::auth::{self, session_store_key, SESSION_PREFIX};
+use crate::gateway::Gateway;
+use crate::session::SessionState;
+use crate::tokens;
+
+pub(super) fn routes() -> Router {
+    Router::new()
+        .route("/tyk/keys", get(list).post(create_custom_root))
+        .route("/tyk/keys/create", post(create))
+        .route(
+            "/tyk/keys/{key}",
+            get(read).post(create_custom).put(update).delete(remove),
+        )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct KeyQuery {
+    api_id: Option<String>,
+    org_id: Option<String>,
+    hashed: Option<String>,
+    filter: Option<String>,
+    suppress_reset: Option<String>,
+}
+
+impl KeyQuery {
+    fn hashed(&self) -> bool {
+        self.hashed.as_deref().is_some_and(|h| !h.is_empty())
+    }
+}
+
+fn parse_session(bytes: &[u8], malformed: &str) -> Result<SessionState, ApiError> {
+    SessionState::from_json(bytes).map_err(|e| ApiError::bad_request(format!("{malformed}: {e}")))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The TTL a session is stored with (§2.6): the key's `session_lifetime`, else the
+/// largest `session_lifetime` of the APIs it can access; none = persist.
+fn lifetime(gw: &Gateway, s: &SessionState) -> Option<Duration> {
+    if s.session_lifetime > 0 {
+        return Some(Duration::from_secs(s.session_lifetime as u64));
+    }
+    let snap = gw.snapshot();
+    let mut best: i64 = 0;
+    for id in s.access_rights.keys() {
+        if let Some(api) = snap.api(id) {
+            let l = api.spec().session_lifetime;
+            if l < 0 {
+                return None;
+            }
+            best = best.max(l);
+        }
+    }
+    (best > 0).then(|| Duration::from_secs(best as u64))
+}
+
+/// Prepares a new session the way Tyk's create paths do.
+fn prepare_new(s: &mut SessionState) {
+    let now = auth::now_unix();
+    s.last_updated = now.to_string();
+    s.date_created = now_rfc3339();
+    if s.quota_renewal_rate > 0 {
+        s.quota_renews = now + s.quota_renewal_rate;
+    }
+    for ar in s.access_rights.values_mut() {
+        if ar.limit.quota_renewal_rate > 0 {
+            ar.limit.quota_renews = now + ar.limit.quota_renewal_rate;
+        }
+    }
+}
+
+fn added(gw: &Gateway, key: &str) -> Response {
+    let mut body = json!({"key": key, "status": "ok", "action": "added"});
+    if gw.config.hash_keys {
+        body["key_hash"] = json!(tokens::hash_str(key, None));
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+async fn save(gw: &Gateway, key: &str, s: &SessionState) -> Result<(), ApiError> {
+    let store_key = session_store_key(&gw.config, key);
+    let json = String::from_utf8(s.to_json())
+        .map_err(|_| ApiError::internal("session could not be encoded"))?;
+    gw.store.set(&store_key, &json, lifetime(gw, s)).await?;
+    Ok(())
+}
+
+/// `POST /tyk/keys/create`.
+async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let mut s = parse_session(&bytes, "Unmarshalling failed")?;
+    let cfg = &gw.config;
+    let key = if s.certificate.is_empty() {
+        tokens::generate_token(&s.org_id, "", &cfg.hash_key_function)
+    } else {
+        let key = tokens::generate_token(&s.org_id, &s.certificate, &cfg.hash_key_function);
+        if gw.store.exists(&session_store_key(cfg, &key)).await? {
+            return Err(ApiError::internal(format!(
+                "Failed to create key - Key with given certificate already found:{key}"
+            )));
+        }
+        key
+    };
+    if s.access_rights.is_empty() && !cfg.allow_master_keys {
+        return Err(ApiError::bad_request(
+            "Failed to create key, keys must have at least one Access Rights record set.",
+        ));
+    }
+    prepare_new(&mut s);
+    save(&gw, &key, &s).await?;
+    Ok(added(&gw, &key))
+}
+
+/// `POST /tyk/keys/{key}`.
+async fn create_custom(
+    Extension(gw): Gw,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    create_named(gw, name, body).await
+}
+
+/// `POST /tyk/keys` (random name).
+async fn create_custom_root(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
+    create_named(gw, String::new(), body).await
+}
+
+async fn create_named(gw: Arc<Gateway>, name: String, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let mut s = parse_session(&bytes, "Request malformed")?;
+    let cfg = &gw.config;
+    if !name.is_empty() && name.len() < cfg.min_token_length {
+        return Err(ApiError::bad_request(format!(
+            "custom key ID length {} is less than min_token_length ({}); the key would be unreachable at auth time. Use an ID of at least min_token_length characters, or lower min_token_length in the gateway configuration.",
+            name.len(),
+            cfg.min_token_length
+        )));
+    }
+    if s.access_rights.is_empty() && !cfg.allow_master_keys {
+        return Err(ApiError::bad_request(
+            "Failed to create key, ensure security settings are correct.",
+        ));
+    }
+    let key = tokens::generate_token(&s.org_id, &name, &cfg.hash_key_function);
+    if s.expires > 1 && s.expires < auth::now_unix() {
+        s.expires = 0;
+    }
+    prepare_new(&mut s);
+    save(&gw, &key, &s).await?;
+    Ok(added(&gw, &key))
+}
+
+/// Finds a key for the Gateway API: by hash when `hashed`, else with the data plane's
+/// lookup (§1.8) for the org of `api_id` or `org_id`.
+async fn find(
+    gw: &Gateway,
+    name: &str,
+    q: &KeyQuery,
+) -> Result<Option<(String, String, SessionState)>, ApiError> {
+    let cfg = &gw.config;
+    if q.hashed() {
+        if !cfg.hash_keys {
+            return Err(ApiError::bad_request(
+                "Key requested by hash but key hashing is not enabled",
+            ));
+        }
+        let store_key = format!("{SESSION_PREFIX}{name}");
+        let Some(json) = gw.store.get(&store_key).await? else {
+            return Ok(None);
+        };
+        let s = SessionState::from_json(json.as_bytes())
+            .map_err(|e| ApiError::internal(format!("stored session is corrupt: {e}")))?;
+        return Ok(Some((name.to_owned(), store_key, s)));
+    }
+    let org = q
+        .api_id
+        .as_deref()
+        .and_then(|id| gw.snapshot().api(id).map(|a| a.spec().org_id.clone()))
+        .or_else(|| q.org_id.clone())
+        .unwrap_or_default();
+    let found = auth::lookup_session(cfg, &gw.store, &org, name)
+        .await
+        .map_err(|e| ApiError::new(e.status, e.message))?;
+    Ok(found.map(|a| {
+        let store_key = session_store_key(cfg, &a.key);
+        (a.key, store_key, Arc::unwrap_or_clone(a.session))
+    }))
+}
+
+/// `GET /tyk/keys/{key}`.
+async fn read(
+    Extension(gw): Gw,
+    Path(name): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> Result<Response, ApiError> {
+    let (_, _, s) = find(&gw, &name, &q)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Key not found"))?;
+    let mut v = serde_json::from_slice::<serde_json::Value>(&s.to_json())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    // Basic-auth passwords are never returned.
+    if let Some(b) = v.get_mut("basic_auth_data").and_then(|b| b.as_object_mut()) {
+        b.remove("password");
+    }
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `PUT /tyk/keys/{key}`.
+async fn update(
+    Extension(gw): Gw,
+    Path(name): Path<String>,
+    Query(q): Query<KeyQuery>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let mut s = parse_session(&bytes, "Request malformed")?;
+    let (key, store_key, old) = find(&gw, &name, &q)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Key is not found"))?;
+    s.date_created = old.date_created.clone();
+    if q.suppress_reset.as_deref() == Some("1") {
+        s.quota_renews = old.quota_renews;
+        s.quota_remaining = old.quota_remaining;
+    }
+    s.last_updated = auth::now_unix().to_string();
+    let json = String::from_utf8(s.to_json())
+        .map_err(|_| ApiError::internal("session could not be encoded"))?;
+    // Only if it still exists: a concurrent delete must not be undone.
+    if !gw
+        .store
+        .set_xx(&store_key, &json, lifetime(&gw, &s))
+        .await?
+    {
+        return Err(ApiError::not_found("Key is not found"));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"key": key, "status": "ok", "action": "modified"}),
+    ))
+}
+
+/// `DELETE /tyk/keys/{key}`.
+async fn remove(
+    Extension(gw): Gw,
+    Path(name): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> Result<Response, ApiError> {
+    let q = KeyQuery { api_id: None, ..q };
+    let Some((key, store_key, _)) = find(&gw, &name, &q).await? else {
+        return Err(ApiError::not_found("There is no such key found"));
+    };
+    gw.store.delete(&store_key).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"key": key, "status": "ok", "action": "deleted"}),
+    ))
+}
+
+/// `GET /tyk/keys`.
+async fn list(Extension(gw): Gw, Query(q): Query<KeyQuery>) -> Result<Response, ApiError> {
+    let cfg = &gw.config;
+    if cfg.hash_keys && !cfg.enable_hashed_keys_listing {
+        return Err(ApiError::not_found(
+            "Hashed key listing is disabled in config (enable_hashed_keys_listing)",
+        ));
+    }
+    if q.api_id.is_some() && q.filter.is_none() {
+        return Err(ApiError::bad_request(
+            "The 'filter' parameter (Org ID) is required when filtering by 'api_id' in legacy mode",
+        ));
+    }
+    let mut keys: Vec<String> = gw
+        .store
+        .keys_with_prefix(SESSION_PREFIX)
+        .await?
+        .into_iter()
+        .map(|k| k[SESSION_PREFIX.len()..].to_owned())
+        .collect();
+    if let Some(org) = q.filter.as_deref().filter(|f| !f.is_empty()) {
+        keys.retain(|k| k.starts_with(org) || tokens::token_org(k) == org);
+    }
+    keys.sort();
+    Ok(json_response(StatusCode::OK, &json!({ "keys": keys })))
+}

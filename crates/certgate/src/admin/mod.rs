@@ -1,0 +1,242 @@
+//! The Gateway API (`/tyk/...`, `/hello`), served by axum.
+//!
+//! Tyk's shapes: errors are `{"status":"error","message":…}`, changes answer
+//! `{"key":…,"status":"ok","action":…}`, every body is compact JSON plus `\n` with Go's
+//! escaping ([`go_json`]). `X-Tyk-Authorization` is compared in constant time.
+//! Malformed input is always a 4xx naming the problem — also where Tyk answers 500 —
+//! and nothing is written unless the whole request is valid.
+
+mod apis;
+mod keys;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tower::ServiceExt;
+
+use crate::body::GwBody;
+use crate::config::Config;
+use crate::errors::go_json;
+use crate::gateway::Gateway;
+
+/// Largest Gateway API request body (API definitions can be large OAS documents).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// True if `path` belongs to the Gateway API.
+pub fn is_admin_path(cfg: &Config, path: &str) -> bool {
+    path == "/tyk"
+        || path.starts_with("/tyk/")
+        || path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_suffix('/').or(Some(p)))
+            .is_some_and(|p| p == cfg.health_check_endpoint_name)
+}
+
+/// The router is built once per process; the gateway reaches handlers as a request
+/// extension, so the router holds no reference to it.
+fn router() -> Router {
+    static ROUTER: OnceLock<Router> = OnceLock::new();
+    ROUTER
+        .get_or_init(|| {
+            Router::new()
+                .route("/tyk/reload", get(reload))
+                .route("/tyk/reload/group", get(reload))
+                .merge(apis::routes())
+                .merge(keys::routes())
+                .fallback(not_found)
+                .method_not_allowed_fallback(method_not_allowed)
+        })
+        .clone()
+}
+
+/// Serves one Gateway API request.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    mut req: http::Request<hyper::body::Incoming>,
+) -> http::Response<GwBody> {
+    let cfg = &gw.config;
+    let path = req.uri().path().to_owned();
+    let hello = path.trim_matches('/') == cfg.health_check_endpoint_name;
+    if hello {
+        let resp = health(&gw, req.method()).await;
+        return resp.map(GwBody::Axum);
+    }
+    if !authorised(cfg, req.headers().get("x-tyk-authorization")) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Attempted administrative access with invalid or missing key!",
+        )
+        .map(GwBody::Axum);
+    }
+    // Tyk strips trailing slashes on the Gateway API.
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req.extensions_mut().insert(gw);
+    let req = req.map(Body::new);
+    match router().oneshot(req).await {
+        Ok(resp) => resp.map(GwBody::Axum),
+        Err(never) => match never {},
+    }
+}
+
+fn authorised(cfg: &Config, given: Option<&HeaderValue>) -> bool {
+    let Some(given) = given else { return false };
+    // Hash both sides so the comparison time does not depend on the lengths either.
+    let a = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, given.as_bytes());
+    let b = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cfg.secret.as_bytes());
+    bool::from(a.as_ref().ct_eq(b.as_ref()))
+}
+
+/// A JSON response with Go's encoding.
+pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, v: &T) -> Response {
+    let mut r = Response::new(Body::from(go_json(v)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Tyk's `{"status":"error","message":…}`.
+pub(crate) fn error(status: StatusCode, message: impl AsRef<str>) -> Response {
+    json_response(
+        status,
+        &json!({"status": "error", "message": message.as_ref()}),
+    )
+}
+
+/// Tyk's `{"key":…,"status":"ok","action":…}`.
+pub(crate) fn modified(key: &str, action: &str) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"key": key, "status": "ok", "action": action}),
+    )
+}
+
+/// An error answer of a handler.
+#[derive(Debug)]
+pub(crate) struct ApiError(StatusCode, String);
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self(status, message.into())
+    }
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store operation failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage unavailable: {e}"),
+        )
+    }
+}
+
+/// Reads a request body up to [`MAX_BODY`]; larger bodies are 413.
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than {MAX_BODY} bytes"),
+        )
+    })
+}
+
+/// The gateway of this request (inserted by [`handle`]).
+pub(crate) type Gw = Extension<Arc<Gateway>>;
+
+async fn not_found(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("Not found: {}", req.uri().path()),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "Method not supported")
+}
+
+#[derive(serde::Deserialize)]
+struct ReloadQuery {
+    block: Option<String>,
+}
+
+async fn reload(
+    Extension(gw): Gw,
+    axum::extract::Query(q): axum::extract::Query<ReloadQuery>,
+) -> Response {
+    let block = q.block.as_deref().is_some_and(|b| b == "true" || b == "1");
+    if block {
+        gw.reload().await;
+    } else {
+        tokio::spawn(async move {
+            gw.reload().await;
+        });
+    }
+    json_response(StatusCode::OK, &json!({"status": "ok", "message": ""}))
+}
+
+async fn health(gw: &Gateway, method: &http::Method) -> Response {
+    if method != http::Method::GET {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let component = match gw.config.storage.kind {
+        crate::config::StorageKind::Redis => "redis",
+        crate::config::StorageKind::Embedded => "embedded",
+    };
+    let store_status = match gw.store.ping().await {
+        Ok(()) => "pass",
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unavailable");
+            "fail"
+        }
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "status": store_status,
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Tyk GW",
+            "details": {
+                component: {"status": store_status, "componentType": "datastore", "time": now}
+            }
+        }),
+    )
+}

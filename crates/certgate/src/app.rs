@@ -1,0 +1,123 @@
+//! Starting and stopping a gateway: open the store, build the first snapshot, bind the
+//! listeners, and on shutdown stop accepting and drain in-flight requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, StorageKind};
+use crate::gateway::{Gateway, StartError};
+use crate::server::{self, Drain, Role};
+use crate::store::{Store, StoreError};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The store could not be opened.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Snapshot or TLS set-up failed.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// Shared state (for reloads and tests).
+    pub gw: Arc<Gateway>,
+    /// Bound gateway address.
+    pub addr: SocketAddr,
+    /// Bound Gateway API address when `control_api_port` is set.
+    pub control_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    accept_tasks: Vec<JoinHandle<()>>,
+    drain: Arc<Drain>,
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(cfg: &Config) -> Result<Store, AppError> {
+    match cfg.storage.kind {
+        StorageKind::Embedded => Ok(Store::open_embedded(&cfg.storage.path).await?),
+        // Refused by config validation until the Redis backend exists.
+        StorageKind::Redis => Err(AppError::Store(StoreError::Unavailable(
+            "the redis backend is not available in this build".into(),
+        ))),
+    }
+}
+
+/// Starts a gateway with `config`.
+pub async fn start(config: Config) -> Result<Running, AppError> {
+    let config = Arc::new(config);
+    let store = open_store(&config).await?;
+    let gw = Gateway::new(config.clone(), store).await?;
+    let bind = |addr: String| async move {
+        server::bind(&addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })
+    };
+    let main = bind(config.listen_addr()).await?;
+    let control = match config.control_addr() {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let addr = main.local_addr().map_err(|source| AppError::Bind {
+        addr: config.listen_addr(),
+        source,
+    })?;
+    let control_addr = control.as_ref().and_then(|l| l.local_addr().ok());
+    let (shutdown, rx) = watch::channel(false);
+    let drain = Arc::new(Drain::default());
+    let mut accept_tasks = vec![tokio::spawn(server::serve(
+        gw.clone(),
+        main,
+        Role::Gateway,
+        rx.clone(),
+        drain.clone(),
+    ))];
+    if let Some(l) = control {
+        accept_tasks.push(tokio::spawn(server::serve(
+            gw.clone(),
+            l,
+            Role::Control,
+            rx,
+            drain.clone(),
+        )));
+    }
+    Ok(Running {
+        gw,
+        addr,
+        control_addr,
+        shutdown,
+        accept_tasks,
+        drain,
+    })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (bounded by
+    /// `graceful_shutdown_timeout_duration`), then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.accept_tasks {
+            let _ = t.await;
+        }
+        let grace = self.gw.config.graceful_shutdown_timeout;
+        if server::within(grace, self.drain.wait()).await.is_none() {
+            tracing::warn!(
+                open = self.drain.live(),
+                "grace period over; closing remaining connections"
+            );
+        }
+    }
+}

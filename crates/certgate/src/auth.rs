@@ -1,0 +1,266 @@
+//! Authentication and the post-auth checks of the request pipeline.
+//!
+//! Phases, in Tyk's order (§1.5): AuthKey (token, §1.7 step B) → KeyExpired (§1.9) →
+//! AccessRightsCheck (§1.9). Keyless APIs skip all three. Every refusal is a
+//! [`ProxyError`] carrying Tyk's status and message.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::StatusCode;
+
+use crate::apidef::{ApiSpec, AuthTokenConfig};
+use crate::config::Config;
+use crate::errors::{msg, ProxyError};
+use crate::session::SessionState;
+use crate::store::Store;
+use crate::tokens;
+
+/// The prefix of session keys in the store.
+pub const SESSION_PREFIX: &str = "apikey-";
+
+/// An authenticated session and the key name it was found under.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The key name (token) the session was found under.
+    pub key: String,
+    /// The session.
+    pub session: Arc<SessionState>,
+}
+
+/// The store key for a token (`apikey-<token>` or `apikey-<hash>`).
+pub fn session_store_key(cfg: &Config, token: &str) -> String {
+    let mut k = String::with_capacity(SESSION_PREFIX.len() + token.len());
+    k.push_str(SESSION_PREFIX);
+    k.push_str(&tokens::hash_key(token, cfg.hash_keys));
+    k
+}
+
+/// Extracts the token as Tyk's AuthKey does: header (unless disabled), then a
+/// non-empty query parameter, then a non-empty cookie; a leading `Bearer ` is
+/// removed.
+pub fn extract_token(auth: &AuthTokenConfig, parts: &Parts) -> String {
+    let header_name = if auth.auth_header_name.is_empty() {
+        "Authorization"
+    } else {
+        auth.auth_header_name.as_str()
+    };
+    let mut token = String::new();
+    if !auth.disable_header {
+        if let Some(v) = parts.headers.get(header_name).and_then(|v| v.to_str().ok()) {
+            token = v.to_owned();
+        }
+    }
+    if auth.use_param {
+        let name = if auth.param_name.is_empty() {
+            header_name
+        } else {
+            auth.param_name.as_str()
+        };
+        if let Some(v) = query_param(parts.uri.query().unwrap_or(""), name) {
+            if !v.is_empty() {
+                token = v;
+            }
+        }
+    }
+    if auth.use_cookie {
+        let name = if auth.cookie_name.is_empty() {
+            header_name
+        } else {
+            auth.cookie_name.as_str()
+        };
+        if let Some(v) = cookie(parts, name) {
+            if !v.is_empty() {
+                token = v;
+            }
+        }
+    }
+    strip_bearer(token)
+}
+
+fn strip_bearer(token: String) -> String {
+    if token.len() > 6 && token.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ") {
+        token[7..].to_owned()
+    } else {
+        token
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_encoding::percent_decode_str(&k.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == name).then(|| v.trim_matches('"').to_owned())
+        })
+}
+
+/// Looks a key up as Tyk's session lookup does (§1.8): too-short keys are not found;
+/// a key whose embedded org is the API's org is read directly; otherwise the
+/// candidates `generateToken(org, key)`, the key itself and one per fallback hash
+/// function are read in one round trip, first hit wins.
+///
+/// A store failure is an error (the caller refuses the request: fail closed).
+pub async fn lookup_session(
+    cfg: &Config,
+    store: &Store,
+    org: &str,
+    key: &str,
+) -> Result<Option<Authenticated>, ProxyError> {
+    if key.len() < cfg.min_token_length {
+        return Ok(None);
+    }
+    let candidates: Vec<String> = if tokens::token_org(key) == org && !org.is_empty() {
+        vec![key.to_owned()]
+    } else {
+        let mut c = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
+        c.push(tokens::generate_token(org, key, &cfg.hash_key_function));
+        c.push(key.to_owned());
+        for alg in &cfg.hash_key_function_fallback {
+            c.push(tokens::generate_token(org, key, alg));
+        }
+        c.dedup();
+        c
+    };
+    let store_keys: Vec<String> = candidates
+        .iter()
+        .map(|t| session_store_key(cfg, t))
+        .collect();
+    let found = store.get_many(&store_keys).await.map_err(|e| {
+        tracing::error!(error = %e, "session lookup failed");
+        ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
+    })?;
+    for (token, value) in candidates.into_iter().zip(found) {
+        let Some(json) = value else { continue };
+        match SessionState::from_json(json.as_bytes()) {
+            Ok(s) => {
+                return Ok(Some(Authenticated {
+                    key: token,
+                    session: Arc::new(s),
+                }))
+            }
+            Err(e) => {
+                // A corrupt session authenticates nobody.
+                tracing::error!(error = %e, "stored session is not valid JSON; treated as absent");
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// AuthKey for token APIs (§1.7 step B) followed by KeyExpired and AccessRightsCheck.
+/// Keyless APIs return `Ok(None)`.
+pub async fn authenticate(
+    cfg: &Config,
+    store: &Store,
+    spec: &ApiSpec,
+    parts: &Parts,
+) -> Result<Option<Authenticated>, ProxyError> {
+    if spec.use_keyless {
+        return Ok(None);
+    }
+    if !spec.runs_auth_key() {
+        // An authentication method certgate does not implement: refuse (fail closed).
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    }
+    let token = extract_token(&spec.auth, parts);
+    if token.is_empty() {
+        return Err(ProxyError::new(
+            StatusCode::UNAUTHORIZED,
+            msg::AUTH_FIELD_MISSING,
+        ));
+    }
+    let Some(found) = lookup_session(cfg, store, &spec.org_id, &token).await? else {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    };
+    post_auth_checks(spec, &found.session, now_unix())?;
+    Ok(Some(found))
+}
+
+/// KeyExpired then AccessRightsCheck (§1.9).
+pub fn post_auth_checks(spec: &ApiSpec, s: &SessionState, now: i64) -> Result<(), ProxyError> {
+    if s.is_inactive {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::KEY_INACTIVE));
+    }
+    if s.is_expired(now) {
+        return Err(ProxyError::new(StatusCode::UNAUTHORIZED, msg::KEY_EXPIRED));
+    }
+    if !s.access_rights.is_empty() && !s.access_rights.contains_key(&spec.api_id) {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    }
+    Ok(())
+}
+
+/// Current unix time in seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn token_sources_in_tyks_order() {
+        let mut a = AuthTokenConfig {
+            auth_header_name: "Authorization".into(),
+            ..Default::default()
+        };
+        let p = parts(
+            "/x?tok=fromparam",
+            &[
+                ("authorization", "Bearer abcdef"),
+                ("cookie", "c=fromcookie"),
+            ],
+        );
+        assert_eq!(extract_token(&a, &p), "abcdef");
+        a.use_param = true;
+        a.param_name = "tok".into();
+        assert_eq!(extract_token(&a, &p), "fromparam");
+        a.use_cookie = true;
+        a.cookie_name = "c".into();
+        assert_eq!(extract_token(&a, &p), "fromcookie");
+        a.disable_header = true;
+        a.use_param = false;
+        a.use_cookie = false;
+        assert_eq!(extract_token(&a, &p), "");
+        // "Bearer" alone (6 chars) is not stripped.
+        let a = AuthTokenConfig::default();
+        assert_eq!(
+            extract_token(&a, &parts("/", &[("authorization", "Bearer")])),
+            "Bearer"
+        );
+        assert_eq!(
+            extract_token(&a, &parts("/", &[("authorization", "bEaReR k")])),
+            "k"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Errors become HTTP responses here, and only here.
+//!
+//! Two formats exist and must not be confused (spec §0):
+//! - the data plane writes Tyk's error template: `{` LF, four spaces,
+//!   `"error": "<msg>"`, LF, `}` — no trailing newline — with
+//!   `Content-Type: application/json` and `X-Generator: tyk.io`;
+//! - the Gateway API writes compact JSON plus one `\n`, with `<`, `>` and `&` escaped
+//!   as Go's encoder does.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::body::GwBody;
+
+/// Messages of the data plane, exactly Tyk's.
+pub mod msg {
+    /// No token on a token-auth API.
+    pub const AUTH_FIELD_MISSING: &str = "Authorization field missing";
+    /// Unknown key, unknown certificate, API not in access rights.
+    pub const DISALLOWED: &str = "Access to this API has been disallowed";
+    /// Certificate-auth API, no client certificate.
+    pub const CERT_REQUIRED: &str = "Client certificate required";
+    /// Expired client certificate.
+    pub const CERT_EXPIRED: &str = "Certificate has expired";
+    /// `is_inactive` session.
+    pub const KEY_INACTIVE: &str = "Key is inactive, please renew";
+    /// Session past `expires`.
+    pub const KEY_EXPIRED: &str = "Key has expired, please renew";
+    /// Upstream refused or failed.
+    pub const PROXY_FAILED: &str = "There was a problem proxying the request";
+    /// Upstream did not answer in time.
+    pub const UPSTREAM_TIMEOUT: &str = "Upstream service reached hard timeout.";
+    /// The request body is larger than allowed.
+    pub const BODY_TOO_LARGE: &str = "Request is too large";
+    /// The store could not be read (fail closed).
+    pub const STORE_UNAVAILABLE: &str = "Service temporarily unavailable";
+}
+
+/// A refusal or failure on the data plane: a status and one of Tyk's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message placed in the error template.
+    pub message: String,
+}
+
+impl ProxyError {
+    /// A new error.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// Escapes a message as Tyk's template does: `"`, `\` and control characters only.
+fn escape_template(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// Renders a data-plane error. `request_content_type` picks the XML template for XML
+/// requests, as Tyk does.
+pub fn proxy_error_response(
+    err: &ProxyError,
+    request_content_type: Option<&HeaderValue>,
+    hide_generator: bool,
+) -> Response<GwBody> {
+    let xml = request_content_type
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|ct| {
+            matches!(
+                ct.as_str(),
+                "application/xml" | "text/xml" | "application/soap+xml"
+            )
+        });
+    let (body, ct) = match &xml {
+        Some(ct) => (
+            format!(
+                "<?xml version = \"1.0\" encoding = \"UTF-8\"?>\n<error>{}</error>\n",
+                escape_xml(&err.message)
+            ),
+            HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/xml")),
+        ),
+        None => {
+            let mut b = String::with_capacity(err.message.len() + 24);
+            b.push_str("{\n    \"error\": \"");
+            escape_template(&err.message, &mut b);
+            b.push_str("\"\n}");
+            (b, HeaderValue::from_static("application/json"))
+        }
+    };
+    let mut resp = Response::new(GwBody::full(Bytes::from(body)));
+    *resp.status_mut() = err.status;
+    resp.headers_mut().insert(CONTENT_TYPE, ct);
+    if !hide_generator {
+        resp.headers_mut()
+            .insert("x-generator", HeaderValue::from_static("tyk.io"));
+    }
+    resp
+}
+
+/// The plain-text 404 for a request that matches no API.
+pub fn not_found() -> Response<GwBody> {
+    let mut resp = Response::new(GwBody::full(Bytes::from_static(b"Not Found")));
+    *resp.status_mut() = StatusCode::NOT_FOUND;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Serialises a Gateway API body as Go's `json.Encoder` does: compact, `<>&` escaped
+/// (also U+2028/U+2029), one trailing newline.
+pub fn go_json<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    let s = serde_json::to_string(v).unwrap_or_else(|_| String::from("null"));
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_bytes(r: Response<GwBody>) -> Vec<u8> {
+        r.into_body().collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn data_plane_error_bytes_are_tyks() {
+        let e = ProxyError::new(StatusCode::UNAUTHORIZED, msg::CERT_REQUIRED);
+        let r = proxy_error_response(&e, None, false);
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["x-generator"], "tyk.io");
+        assert_eq!(
+            body_bytes(r).await,
+            b"{\n    \"error\": \"Client certificate required\"\n}"
+        );
+        let e = ProxyError::new(StatusCode::FORBIDDEN, "a \"q\" \\ <b>");
+        let r = proxy_error_response(&e, None, true);
+        assert!(r.headers().get("x-generator").is_none());
+        assert_eq!(
+            body_bytes(r).await,
+            b"{\n    \"error\": \"a \\\"q\\\" \\\\ <b>\"\n}"
+        );
+    }
+
+    #[tokio::test]
+    async fn xml_requests_get_the_xml_template() {
+        let e = ProxyError::new(StatusCode::FORBIDDEN, "a<b");
+        let ct = HeaderValue::from_static("text/xml; charset=utf-8");
+        let r = proxy_error_response(&e, Some(&ct), false);
+        assert_eq!(r.headers()["content-type"], "text/xml");
+        assert_eq!(
+            body_bytes(r).await,
+            b"<?xml version = \"1.0\" encoding = \"UTF-8\"?>\n<error>a&lt;b</error>\n"
+        );
+    }
+
+    #[test]
+    fn go_json_escapes_like_go() {
+        let v = serde_json::json!({"status": "error", "message": "<a> & b"});
+        assert_eq!(
+            go_json(&v),
+            b"{\"status\":\"error\",\"message\":\"\\u003ca\\u003e \\u0026 b\"}\n"
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! The gateway's shared state and its immutable snapshots.
+//!
+//! A [`Snapshot`] holds everything a request needs that changes on reload: the loaded
+//! APIs, the routing table, the client-certificate policy table and the TLS server
+//! configs. A reload builds a complete new snapshot off the request path and swaps it
+//! in atomically ([`ArcSwap`]); a request or handshake works on the one snapshot it
+//! loaded, so no request ever sees a half-loaded set.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::apidef::{self, ApiDefinition, ApiSpec};
+use crate::config::Config;
+use crate::proxy::{Target, Upstream};
+use crate::router::{ClientAuthTable, Router};
+use crate::store::Store;
+use crate::tls::{self, CertStore, TlsError, TlsSettings};
+
+/// An API ready to serve.
+#[derive(Debug)]
+pub struct LoadedApi {
+    /// The definition as loaded (both JSON forms and the internal spec).
+    pub def: ApiDefinition,
+    /// The parsed upstream.
+    pub target: Target,
+}
+
+impl LoadedApi {
+    /// The internal form.
+    pub fn spec(&self) -> &ApiSpec {
+        &self.def.spec
+    }
+}
+
+/// Everything that changes on reload.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Loaded APIs in load order (file name order).
+    pub apis: Vec<Arc<LoadedApi>>,
+    by_id: HashMap<String, usize>,
+    /// Routing table.
+    pub router: Router,
+    /// Per-SNI client certificate policy.
+    pub client_auth: ClientAuthTable,
+    /// TLS server configs (None on a plain-HTTP gateway).
+    pub tls: Option<Arc<TlsSettings>>,
+    /// Increases with every reload.
+    pub generation: u64,
+}
+
+impl Snapshot {
+    /// The API with this id.
+    pub fn api(&self, id: &str) -> Option<&Arc<LoadedApi>> {
+        self.by_id.get(id).map(|&i| &self.apis[i])
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Server certificates could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+}
+
+/// The gateway: configuration, current snapshot, storage and the upstream client.
+pub struct Gateway {
+    /// The configuration (immutable).
+    pub config: Arc<Config>,
+    current: ArcSwap<Snapshot>,
+    /// Storage (sessions, certificates, counters).
+    pub store: Store,
+    /// Pooled upstream client.
+    pub upstream: Upstream,
+    session_storage: Arc<dyn rustls::server::StoresServerSessions>,
+    reload_lock: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadReport {
+    /// APIs now live.
+    pub loaded: usize,
+    /// Files that were skipped, with the reason.
+    pub errors: Vec<String>,
+}
+
+impl Gateway {
+    /// Loads APIs and server certificates and builds the first snapshot.
+    pub async fn new(config: Arc<Config>, store: Store) -> Result<Arc<Self>, StartError> {
+        let session_storage: Arc<dyn rustls::server::StoresServerSessions> =
+            rustls::server::ServerSessionMemoryCache::new(64 * 1024);
+        let (defs, errors) = load_app_path(&config.app_path).await;
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        let tls = if config.http_server_options.use_ssl {
+            Some(Arc::new(build_tls(&config, session_storage.clone()).await?))
+        } else {
+            None
+        };
+        let snapshot = build_snapshot(&config, defs, tls, 1);
+        tracing::info!(apis = snapshot.apis.len(), "API definitions loaded");
+        Ok(Arc::new(Self {
+            upstream: Upstream::new(config.proxy_default_timeout),
+            current: ArcSwap::from_pointee(snapshot),
+            config,
+            store,
+            session_storage,
+            reload_lock: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(1),
+        }))
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Reloads API definitions (and server certificates) from disk and swaps the
+    /// snapshot. Concurrent reloads are serialised; one bad file is skipped, the rest
+    /// load. If server certificates fail to load, the previous TLS settings stay.
+    pub async fn reload(&self) -> ReloadReport {
+        let _guard = self.reload_lock.lock().await;
+        let (defs, mut errors) = load_app_path(&self.config.app_path).await;
+        let tls = if self.config.http_server_options.use_ssl {
+            match build_tls(&self.config, self.session_storage.clone()).await {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    errors.push(format!("server certificates not reloaded: {e}"));
+                    self.current.load().tls.clone()
+                }
+            }
+        } else {
+            None
+        };
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let snapshot = build_snapshot(&self.config, defs, tls, generation);
+        let loaded = snapshot.apis.len();
+        self.current.store(Arc::new(snapshot));
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        tracing::info!(apis = loaded, generation, "reloaded");
+        ReloadReport { loaded, errors }
+    }
+}
+
+fn build_snapshot(
+    config: &Config,
+    defs: Vec<ApiDefinition>,
+    tls: Option<Arc<TlsSettings>>,
+    generation: u64,
+) -> Snapshot {
+    let mut apis = Vec::with_capacity(defs.len());
+    let mut by_id = HashMap::with_capacity(defs.len());
+    for def in defs {
+        let target = match Target::parse(&def.spec.target_url) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(api_id = %def.spec.api_id, "API skipped: {e}");
+                continue;
+            }
+        };
+        if by_id.contains_key(&def.spec.api_id) {
+            tracing::error!(api_id = %def.spec.api_id, "API skipped: duplicate api_id");
+            continue;
+        }
+        by_id.insert(def.spec.api_id.clone(), apis.len());
+        apis.push(Arc::new(LoadedApi { def, target }));
+    }
+    let specs: Vec<&ApiSpec> = apis.iter().map(|a| a.spec()).collect();
+    let router = Router::new(config, &specs);
+    let client_auth = ClientAuthTable::new(config, &specs);
+    Snapshot {
+        apis,
+        by_id,
+        router,
+        client_auth,
+        tls,
+        generation,
+    }
+}
+
+/// Reads the server certificates named by the configuration.
+async fn build_tls(
+    config: &Config,
+    session_storage: Arc<dyn rustls::server::StoresServerSessions>,
+) -> Result<TlsSettings, TlsError> {
+    let mut certs = CertStore::default();
+    let opts = &config.http_server_options;
+    for pair in &opts.certificates {
+        let cert = read_file("server certificate file", &pair.cert_file).await?;
+        let key = read_file("server key file", &pair.key_file).await?;
+        let (ck, mut names) = tls::certified_key_from_pem(&cert, &key)
+            .map_err(|e| TlsError::Pem(format!("{}: {e}", pair.cert_file.display())))?;
+        names.insert(0, pair.domain_name.clone());
+        certs.add(ck, &names);
+    }
+    for entry in &opts.ssl_certificates {
+        let pem = if entry.contains("-----BEGIN") {
+            entry.as_bytes().to_vec()
+        } else if Path::new(entry).exists() {
+            read_file("ssl_certificates entry", Path::new(entry)).await?
+        } else {
+            tracing::warn!(entry = %entry, "ssl_certificates entry is neither a file nor inline PEM; skipped");
+            continue;
+        };
+        // Only entries with a private key are server certificates (Tyk's filter).
+        match tls::certified_key_from_pem(&pem, &pem) {
+            Ok((ck, names)) => certs.add(ck, &names),
+            Err(e) => tracing::warn!(entry = %short(entry), "ssl_certificates entry skipped: {e}"),
+        }
+    }
+    TlsSettings::build(config, certs, session_storage)
+}
+
+fn short(s: &str) -> &str {
+    &s[..s.len().min(64)]
+}
+
+async fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| TlsError::Read {
+            what,
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Loads every API definition in `dir`: `<id>.json` (Classic) and `<id>-oas.json`
+/// (OAS, preferred over the Classic file of the same id, which Tyk writes beside it).
+/// Files load in name order; a bad file is reported and skipped.
+pub async fn load_app_path(dir: &Path) -> (Vec<ApiDefinition>, Vec<String>) {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || load_app_path_sync(&dir))
+        .await
+        .unwrap_or_else(|e| (Vec::new(), vec![format!("loading APIs failed: {e}")]))
+}
+
+fn load_app_path_sync(dir: &Path) -> (Vec<ApiDefinition>, Vec<String>) {
+    let mut errors = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(app_path = %dir.display(), "app_path does not exist; no APIs loaded");
+            return (Vec::new(), errors);
+        }
+        Err(e) => {
+            errors.push(format!("cannot read app_path {}: {e}", dir.display()));
+            return (Vec::new(), errors);
+        }
+    };
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+        .collect();
+    names.sort();
+    let mut defs = Vec::new();
+    for path in &names {
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let is_oas = stem.ends_with("-oas");
+        if !is_oas && dir.join(format!("{stem}-oas.json")).is_file() {
+            continue; // the OAS document is the source of truth for this API
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let parsed = if is_oas {
+            apidef::parse_oas(&bytes)
+        } else {
+            apidef::parse_classic(&bytes)
+        };
+        match parsed {
+            Ok(def) if def.spec.api_id.is_empty() => errors.push(format!(
+                "{}: api_id is missing; API skipped",
+                path.display()
+            )),
+            Ok(def) => defs.push(def),
+            Err(e) => errors.push(format!("{}: {e}; API skipped", path.display())),
+        }
+    }
+    (defs, errors)
+}
+
+/// Writes an API definition to `app_path` atomically (temporary file + rename):
+/// `<id>.json` with the Classic form and, for OAS APIs, `<id>-oas.json`.
+pub async fn write_api_files(app_path: &Path, def: &ApiDefinition) -> std::io::Result<()> {
+    let (classic_name, oas_name) = apidef::file_names(&def.spec.api_id, def.oas.is_some());
+    tokio::fs::create_dir_all(app_path).await?;
+    let classic = serde_json::to_vec_pretty(&def.classic).map_err(std::io::Error::other)?;
+    if let (Some(name), Some(oas)) = (oas_name, &def.oas) {
+        let oas = serde_json::to_vec_pretty(oas).map_err(std::io::Error::other)?;
+        write_atomic(&app_path.join(name), &oas).await?;
+    }
+    write_atomic(&app_path.join(classic_name), &classic).await
+}
+
+/// Removes an API's files. True if anything was removed.
+pub async fn remove_api_files(app_path: &Path, api_id: &str) -> std::io::Result<bool> {
+    let (classic, oas) = apidef::file_names(api_id, true);
+    let mut removed = false;
+    for name in std::iter::once(classic).chain(oas) {
+        match tokio::fs::remove_file(app_path.join(name)).await {
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    tokio::fs::write(&tmp, bytes).await?;
+    match tokio::fs::rename(&tmp, path).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
+}

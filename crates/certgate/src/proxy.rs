@@ -1,0 +1,258 @@
+//! Forwarding to the upstream: pooled connections (HTTP/1.1, and h2 over TLS by ALPN),
+//! streaming bodies both ways, hop-by-hop headers removed, `X-Forwarded-*` set.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::GwBody;
+use crate::errors::{msg, ProxyError};
+
+/// Why an API's `target_url` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// Not an absolute http(s) URL.
+    #[error("target_url \"{0}\" must be an absolute http:// or https:// URL")]
+    Invalid(String),
+}
+
+/// A parsed `proxy.target_url`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    /// Base path without a trailing slash ("" for the root).
+    base_path: String,
+    /// Query of the target URL, appended to every request's query.
+    base_query: Option<String>,
+    host_header: HeaderValue,
+}
+
+impl Target {
+    /// Parses a target URL.
+    pub fn parse(url: &str) -> Result<Self, TargetError> {
+        let bad = || TargetError::Invalid(url.to_owned());
+        let uri: Uri = url.parse().map_err(|_| bad())?;
+        let scheme = uri.scheme().cloned().ok_or_else(bad)?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(bad());
+        }
+        let authority = uri.authority().cloned().ok_or_else(bad)?;
+        if authority.host().is_empty() {
+            return Err(bad());
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
+        Ok(Self {
+            scheme,
+            authority,
+            base_path,
+            base_query: uri.query().map(str::to_owned),
+            host_header,
+        })
+    }
+
+    /// The upstream URI for a request path (already stripped) and query (Go's
+    /// `singleJoiningSlash` and query join).
+    pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
+        let mut pq = String::with_capacity(self.base_path.len() + path.len() + 16);
+        pq.push_str(&self.base_path);
+        if !path.starts_with('/') {
+            pq.push('/');
+        }
+        pq.push_str(path);
+        match (self.base_query.as_deref(), query) {
+            (Some(a), Some(b)) if !b.is_empty() => {
+                pq.push('?');
+                pq.push_str(a);
+                pq.push('&');
+                pq.push_str(b);
+            }
+            (Some(a), _) => {
+                pq.push('?');
+                pq.push_str(a);
+            }
+            (None, Some(b)) => {
+                pq.push('?');
+                pq.push_str(b);
+            }
+            (None, None) => {}
+        }
+        let pq = PathAndQuery::try_from(pq)
+            .map_err(|_| ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path"))?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path"))
+    }
+}
+
+/// The pooled upstream client shared by every request.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, GwBody>,
+    timeout: Duration,
+}
+
+impl Upstream {
+    /// A client with keep-alive pools and the given per-request timeout.
+    pub fn new(timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            // Invariant: aws-lc-rs implements every default protocol version.
+            .expect("aws-lc-rs supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(https);
+        Self { client, timeout }
+    }
+
+    /// Sends `req` upstream. Refused/unreachable ⇒ 502, no answer in time ⇒ 504.
+    pub async fn send(&self, req: Request<GwBody>) -> Result<Response<GwBody>, ProxyError> {
+        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Ok(Response::from_parts(parts, GwBody::Incoming(body)))
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
+                Err(ProxyError::new(StatusCode::BAD_GATEWAY, msg::PROXY_FAILED))
+            }
+            Err(_) => Err(ProxyError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                msg::UPSTREAM_TIMEOUT,
+            )),
+        }
+    }
+}
+
+/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), plus
+/// any header named by `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(n);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Prepares request headers for the upstream: hop-by-hop removed, `Host` set to the
+/// target, `X-Forwarded-For` appended, `X-Forwarded-Proto`/`-Host` set.
+pub fn forward_headers(
+    headers: &mut HeaderMap,
+    target: &Target,
+    client_ip: IpAddr,
+    tls: bool,
+    original_host: Option<HeaderValue>,
+) {
+    strip_hop_by_hop(headers);
+    let ip = client_ip.to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
+    if let Some(h) = original_host {
+        headers.insert("x-forwarded-host", h);
+    }
+    headers.insert(header::HOST, target.host_header.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_joins_paths_and_queries() {
+        let t = Target::parse("http://up:8080/base/?k=1").unwrap();
+        assert_eq!(
+            t.uri_for("/a/b", Some("x=2")).unwrap(),
+            "http://up:8080/base/a/b?k=1&x=2"
+        );
+        assert_eq!(t.uri_for("/", None).unwrap(), "http://up:8080/base/?k=1");
+        let t = Target::parse("https://up").unwrap();
+        assert_eq!(t.uri_for("/x", Some("q")).unwrap(), "https://up/x?q");
+        assert!(Target::parse("ftp://x").is_err());
+        assert!(Target::parse("/relative").is_err());
+        assert!(Target::parse("").is_err());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        let t = Target::parse("http://up:1").unwrap();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        forward_headers(
+            &mut h,
+            &t,
+            "127.0.0.1".parse().unwrap(),
+            true,
+            Some(HeaderValue::from_static("gw")),
+        );
+        assert!(h.get("x-secret").is_none());
+        assert!(h.get("keep-alive").is_none());
+        assert!(h.get(header::TE).is_none());
+        assert_eq!(h["x-keep"], "1");
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "gw");
+        assert_eq!(h[header::HOST], "up:1");
+    }
+}

@@ -1,0 +1,500 @@
+//! Listeners, connections and the request pipeline.
+//!
+//! Per connection: accept → (TLS: read the ClientHello, pick the server config for its
+//! SNI from the current snapshot, finish the handshake, all within one deadline) →
+//! compute the peer certificate facts once → serve HTTP/1.1 or h2 with a watchdog that
+//! drops clients that are slow to send headers and closes idle keep-alive connections.
+//!
+//! Per request ([`handle`]): Gateway API dispatch (when this listener serves it) →
+//! route → authenticate (+ post-auth checks) → forward upstream. See
+//! `docs/architecture.md` for the phase chart.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+
+use crate::body::GwBody;
+use crate::errors::{self, msg, ProxyError};
+use crate::gateway::Gateway;
+use crate::proxy;
+use crate::router;
+use crate::tls::{ClientAuthMode, PeerCert};
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// APIs, and the Gateway API too when no `control_api_port` is set.
+    Gateway,
+    /// Only the Gateway API (`control_api_port`).
+    Control,
+}
+
+/// Facts about one client connection, shared by every request on it.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// Client address.
+    pub remote: SocketAddr,
+    /// Which listener accepted it.
+    pub role: Role,
+    /// True for HTTPS.
+    pub tls: bool,
+    /// SNI sent by the client.
+    pub sni: Option<String>,
+    /// The client certificate (verified possession; trust decided per request).
+    pub peer: Option<Arc<PeerCert>>,
+}
+
+/// Tracks live connections so shutdown can wait for them to drain.
+#[derive(Debug, Default)]
+pub struct Drain {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+impl Drain {
+    fn enter(self: &Arc<Self>) -> DrainGuard {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        DrainGuard(self.clone())
+    }
+
+    /// Number of open connections.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Waits until no connection is open.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.live() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct DrainGuard(Arc<Drain>);
+
+impl Drop for DrainGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `shutdown` turns true.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    role: Role,
+    mut shutdown: watch::Receiver<bool>,
+    drain: Arc<Drain>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let gw = gw.clone();
+        let shutdown = shutdown.clone();
+        let guard = drain.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            serve_conn(gw, stream, remote, role, shutdown).await;
+        });
+    }
+}
+
+async fn serve_conn(
+    gw: Arc<Gateway>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    role: Role,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let opts = &gw.config.http_server_options;
+    if !opts.use_ssl {
+        let info = Arc::new(ConnInfo {
+            remote,
+            role,
+            tls: false,
+            sni: None,
+            peer: None,
+        });
+        serve_http(gw, stream, info, shutdown).await;
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + opts.read_header_timeout;
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let mut start = match tokio::time::timeout_at(deadline, acceptor).await {
+        Ok(Ok(s)) => s,
+        // Not TLS, or too slow: close without ceremony.
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "TLS ClientHello rejected");
+            return;
+        }
+        Err(_) => return,
+    };
+    let snapshot = gw.snapshot();
+    let Some(tls) = snapshot.tls.clone() else {
+        return;
+    };
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    if !tls.has_certificate_for(sni.as_deref()) {
+        let _ = start
+            .io
+            .write_all(&crate::tls::UNRECOGNIZED_NAME_ALERT)
+            .await;
+        return;
+    }
+    let mode = match role {
+        Role::Gateway => snapshot.client_auth.mode(sni.as_deref()),
+        Role::Control => ClientAuthMode::None,
+    };
+    drop(snapshot);
+    let tls_stream =
+        match tokio::time::timeout_at(deadline, start.into_stream(tls.server_config(mode))).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
+    let peer = tls_stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(PeerCert::from_chain)
+        .map(Arc::new);
+    let info = Arc::new(ConnInfo {
+        remote,
+        role,
+        tls: true,
+        sni,
+        peer,
+    });
+    serve_http(gw, tls_stream, info, shutdown).await;
+}
+
+/// Connection phases for the watchdog.
+const IDLE: u8 = 0;
+const HEADERS: u8 = 1;
+const BUSY: u8 = 2;
+
+/// What the watchdog needs to know about a connection.
+#[derive(Debug)]
+struct Activity {
+    phase: AtomicU8,
+    /// Milliseconds since `epoch` when the phase began.
+    since: AtomicU64,
+    in_flight: AtomicUsize,
+    epoch: Instant,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            phase: AtomicU8::new(HEADERS),
+            since: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn set(&self, phase: u8) {
+        self.since.store(self.now_ms(), Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Relaxed);
+    }
+}
+
+/// IO wrapper that notices the first bytes of a new request on an idle connection.
+struct WatchedIo<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && self.activity.phase.load(Ordering::Relaxed) == IDLE {
+            self.activity.set(HEADERS);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Resolves when the connection has been slow to send headers, or idle too long.
+async fn watchdog(activity: Arc<Activity>, header_timeout: Duration, idle_timeout: Duration) {
+    loop {
+        let phase = activity.phase.load(Ordering::Relaxed);
+        let since = Duration::from_millis(activity.since.load(Ordering::Relaxed));
+        let limit = match phase {
+            HEADERS => header_timeout,
+            IDLE if activity.in_flight.load(Ordering::Relaxed) == 0 => idle_timeout,
+            _ => {
+                tokio::time::sleep(header_timeout).await;
+                continue;
+            }
+        };
+        let elapsed = activity.epoch.elapsed();
+        let deadline = since + limit;
+        if elapsed >= deadline {
+            // Re-check: the phase may have changed since it was read.
+            if activity.phase.load(Ordering::Relaxed) == phase
+                && Duration::from_millis(activity.since.load(Ordering::Relaxed)) == since
+            {
+                return;
+            }
+            continue;
+        }
+        tokio::time::sleep(deadline - elapsed).await;
+    }
+}
+
+async fn serve_http<T>(
+    gw: Arc<Gateway>,
+    io: T,
+    info: Arc<ConnInfo>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let opts = &gw.config.http_server_options;
+    let (header_timeout, idle_timeout) = (opts.read_header_timeout, opts.idle_timeout);
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(WatchedIo {
+        inner: io,
+        activity: activity.clone(),
+    });
+    let remote = info.remote;
+    let svc_activity = activity.clone();
+    let svc_gw = gw.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let gw = svc_gw.clone();
+        let info = info.clone();
+        let activity = svc_activity.clone();
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.set(BUSY);
+        async move {
+            let resp = handle(&gw, &info, req).await;
+            if activity.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+                activity.set(IDLE);
+            }
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let dog = watchdog(activity, header_timeout, idle_timeout);
+    tokio::pin!(dog);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = &mut dog => {
+            tracing::debug!(%remote, "connection closed by the watchdog");
+            return;
+        }
+        _ = shutdown.wait_for(|s| *s) => {
+            conn.as_mut().graceful_shutdown();
+        }
+    }
+    let _ = tokio::time::timeout(gw.config.graceful_shutdown_timeout, conn).await;
+}
+
+/// The request pipeline for one request.
+pub async fn handle(
+    gw: &Arc<Gateway>,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Response<GwBody> {
+    let cfg = &gw.config;
+    let path = req.uri().path();
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .map(router::host_without_port)
+        .unwrap_or("")
+        .to_owned();
+
+    let serves_admin = match conn.role {
+        Role::Control => true,
+        Role::Gateway => cfg.control_api_port == 0,
+    };
+    if serves_admin
+        && (cfg.control_api_hostname.is_empty()
+            || cfg.control_api_hostname.eq_ignore_ascii_case(&host))
+        && crate::admin::is_admin_path(cfg, path)
+    {
+        return crate::admin::handle(gw.clone(), req).await;
+    }
+    if conn.role == Role::Control {
+        return errors::not_found();
+    }
+
+    let snapshot = gw.snapshot();
+    let Some(m) = snapshot.router.find(&host, path) else {
+        return errors::not_found();
+    };
+    let api = snapshot.apis[m.api].clone();
+    let prefix = m.prefix.to_owned();
+    drop(snapshot);
+
+    let (parts, body) = req.into_parts();
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+    let fail = |e: ProxyError| {
+        errors::proxy_error_response(&e, content_type.as_ref(), cfg.hide_generator_header)
+    };
+
+    if let Err(e) = crate::auth::authenticate(cfg, &gw.store, api.spec(), &parts).await {
+        return fail(e);
+    }
+
+    // Forward.
+    let limit = cfg.http_server_options.max_request_body_size;
+    let body = if limit > 0 {
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return fail(ProxyError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                msg::BODY_TOO_LARGE,
+            ));
+        }
+        GwBody::Limited(http_body_util::Limited::new(body, limit as usize))
+    } else {
+        GwBody::Incoming(body)
+    };
+    let upstream_path = router::upstream_path(api.spec(), &prefix, parts.uri.path());
+    let uri = match api.target.uri_for(upstream_path, parts.uri.query()) {
+        Ok(u) => u,
+        Err(e) => return fail(e),
+    };
+    let original_host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    });
+    let mut up = Request::new(body);
+    *up.method_mut() = parts.method;
+    *up.uri_mut() = uri;
+    *up.headers_mut() = parts.headers;
+    proxy::forward_headers(
+        up.headers_mut(),
+        &api.target,
+        conn.remote.ip(),
+        conn.tls,
+        original_host,
+    );
+    match gw.upstream.send(up).await {
+        Ok(resp) => resp,
+        Err(e) => fail(e),
+    }
+}
+
+/// Binds a listener (used by `main` and the tests).
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let addr: SocketAddr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("cannot resolve {addr}")))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Waits for `fut` but gives up after `limit`.
+pub async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    tokio::time::timeout(limit, fut).await.ok()
+}
