@@ -1,0 +1,10 @@
+//! End-to-end tests over real sockets: TLS handshakes with run-time PKI, a real
+//! upstream, the Gateway API, and the `certgate` binary itself.
+
+mod admin_apis;
+mod admin_keys;
+mod binary;
+mod proxy;
+mod reload;
+mod robustness;
+mod support;
