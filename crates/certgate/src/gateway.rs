@@ -6,12 +6,13 @@
 //! in atomically ([`ArcSwap`]); a request or handshake works on the one snapshot it
 //! loaded, so no request ever sees a half-loaded set.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use serde_json::Value;
 
 use crate::apidef::{self, ApiDefinition, ApiSpec};
 use crate::config::Config;
@@ -46,6 +47,8 @@ pub struct Snapshot {
     pub router: Router,
     /// Per-SNI client certificate policy.
     pub client_auth: ClientAuthTable,
+    /// Policies by id, as loaded from `policies.policy_path`.
+    pub policies: BTreeMap<String, Value>,
     /// TLS server configs (None on a plain-HTTP gateway).
     pub tls: Option<Arc<TlsSettings>>,
     /// Increases with every reload.
@@ -103,7 +106,8 @@ impl Gateway {
     pub async fn new(config: Arc<Config>, store: Store) -> Result<Arc<Self>, StartError> {
         let session_storage: Arc<dyn rustls::server::StoresServerSessions> =
             rustls::server::ServerSessionMemoryCache::new(64 * 1024);
-        let (defs, errors) = load_app_path(&config.app_path).await;
+        let (defs, mut errors) = load_app_path(&config.app_path).await;
+        let policies = load_policies(&config, &mut errors).await;
         for e in &errors {
             tracing::error!("{e}");
         }
@@ -112,7 +116,7 @@ impl Gateway {
         } else {
             None
         };
-        let snapshot = build_snapshot(&config, defs, tls, 1);
+        let snapshot = build_snapshot(&config, defs, policies, tls, 1);
         tracing::info!(apis = snapshot.apis.len(), "API definitions loaded");
         Ok(Arc::new(Self {
             upstream: Upstream::new(config.proxy_default_timeout),
@@ -136,6 +140,7 @@ impl Gateway {
     pub async fn reload(&self) -> ReloadReport {
         let _guard = self.reload_lock.lock().await;
         let (defs, mut errors) = load_app_path(&self.config.app_path).await;
+        let policies = load_policies(&self.config, &mut errors).await;
         let tls = if self.config.http_server_options.use_ssl {
             match build_tls(&self.config, self.session_storage.clone()).await {
                 Ok(t) => Some(Arc::new(t)),
@@ -148,7 +153,7 @@ impl Gateway {
             None
         };
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot = build_snapshot(&self.config, defs, tls, generation);
+        let snapshot = build_snapshot(&self.config, defs, policies, tls, generation);
         let loaded = snapshot.apis.len();
         self.current.store(Arc::new(snapshot));
         for e in &errors {
@@ -162,6 +167,7 @@ impl Gateway {
 fn build_snapshot(
     config: &Config,
     defs: Vec<ApiDefinition>,
+    policies: BTreeMap<String, Value>,
     tls: Option<Arc<TlsSettings>>,
     generation: u64,
 ) -> Snapshot {
@@ -190,9 +196,89 @@ fn build_snapshot(
         by_id,
         router,
         client_auth,
+        policies,
         tls,
         generation,
     }
+}
+
+/// Loads every `*.json` policy in `policies.policy_path` (one object per file, keyed
+/// by its `id`, else the file name). Bad files are reported and skipped.
+async fn load_policies(config: &Config, errors: &mut Vec<String>) -> BTreeMap<String, Value> {
+    let Some(dir) = config.policies.policy_path.clone() else {
+        return BTreeMap::new();
+    };
+    let (policies, errs) = tokio::task::spawn_blocking(move || load_policies_sync(&dir))
+        .await
+        .unwrap_or_else(|e| {
+            (
+                BTreeMap::new(),
+                vec![format!("loading policies failed: {e}")],
+            )
+        });
+    errors.extend(errs);
+    policies
+}
+
+fn load_policies_sync(dir: &Path) -> (BTreeMap<String, Value>, Vec<String>) {
+    let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (out, errors);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let parsed = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(v) if v.is_object() => {
+                let id = v
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .or_else(|| path.file_stem().and_then(|s| s.to_str()).map(str::to_owned));
+                if let Some(id) = id {
+                    out.insert(id, v);
+                }
+            }
+            Ok(_) => errors.push(format!(
+                "{}: a policy must be a JSON object; skipped",
+                path.display()
+            )),
+            Err(e) => errors.push(format!("{}: {e}; policy skipped", path.display())),
+        }
+    }
+    (out, errors)
+}
+
+/// Checks an id used as a file name: `[A-Za-z0-9_.-]{1,255}`, not `.`/`..`.
+pub fn validate_file_id(id: &str) -> Result<(), &'static str> {
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("id must be 1 to 255 characters from A-Z, a-z, 0-9, '_', '.' and '-'")
+    }
+}
+
+/// Writes `name` in `dir` as pretty JSON, atomically.
+pub async fn write_json_file(dir: &Path, name: &str, v: &Value) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    let bytes = serde_json::to_vec_pretty(v).map_err(std::io::Error::other)?;
+    write_atomic(&dir.join(name), &bytes).await
 }
 
 /// Reads the server certificates named by the configuration.

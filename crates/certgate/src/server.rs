@@ -147,7 +147,7 @@ async fn serve_conn(
             sni: None,
             peer: None,
         });
-        serve_http(gw, stream, info, shutdown).await;
+        serve_http(gw, stream, info, false, shutdown).await;
         return;
     }
     let deadline = tokio::time::Instant::now() + opts.read_header_timeout;
@@ -188,6 +188,7 @@ async fn serve_conn(
             }
             Err(_) => return,
         };
+    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let peer = tls_stream
         .get_ref()
         .1
@@ -201,7 +202,7 @@ async fn serve_conn(
         sni,
         peer,
     });
-    serve_http(gw, tls_stream, info, shutdown).await;
+    serve_http(gw, tls_stream, info, h2, shutdown).await;
 }
 
 /// Connection phases for the watchdog.
@@ -240,9 +241,12 @@ impl Activity {
 }
 
 /// IO wrapper that notices the first bytes of a new request on an idle connection.
+/// On h2 connections (frames such as PINGs arrive between requests) reads only keep
+/// the connection from counting as idle.
 struct WatchedIo<T> {
     inner: T,
     activity: Arc<Activity>,
+    h2: bool,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
@@ -254,7 +258,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before && self.activity.phase.load(Ordering::Relaxed) == IDLE {
-            self.activity.set(HEADERS);
+            if self.h2 {
+                self.activity.set(IDLE);
+            } else {
+                self.activity.set(HEADERS);
+            }
         }
         r
     }
@@ -322,6 +330,7 @@ async fn serve_http<T>(
     gw: Arc<Gateway>,
     io: T,
     info: Arc<ConnInfo>,
+    h2: bool,
     mut shutdown: watch::Receiver<bool>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -332,6 +341,7 @@ async fn serve_http<T>(
     let io = TokioIo::new(WatchedIo {
         inner: io,
         activity: activity.clone(),
+        h2,
     });
     let remote = info.remote;
     let svc_activity = activity.clone();

@@ -8,6 +8,7 @@
 
 mod apis;
 mod keys;
+mod policies;
 
 use std::sync::{Arc, OnceLock};
 
@@ -52,6 +53,7 @@ fn router() -> Router {
                 .route("/tyk/reload/group", get(reload))
                 .merge(apis::routes())
                 .merge(keys::routes())
+                .merge(policies::routes())
                 .fallback(not_found)
                 .method_not_allowed_fallback(method_not_allowed)
         })

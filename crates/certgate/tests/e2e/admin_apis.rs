@@ -381,3 +381,80 @@ async fn separate_control_port_serves_only_the_gateway_api() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn policies_are_files_live_after_reload() {
+    let gw = gateway()
+        .set(
+            "policies",
+            json!({"policy_source": "file", "policy_path": "policies"}),
+        )
+        .start()
+        .await;
+    let c = admin(&gw);
+    let auth = |r: reqwest::RequestBuilder| r.header("x-tyk-authorization", SECRET);
+    let p = json!({"id": "p1", "rate": 10, "per": 1, "access_rights": {}});
+    let r = auth(c.post(gw.url("/tyk/policies")))
+        .json(&p)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        "{\"key\":\"p1\",\"status\":\"ok\",\"action\":\"added\"}\n"
+    );
+    assert!(gw.dir.path().join("policies/p1.json").is_file());
+    let r = auth(c.get(gw.url("/tyk/policies/p1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(json_of(r).await["message"], "Policy not found");
+    auth(c.get(gw.url("/tyk/reload?block=true")))
+        .send()
+        .await
+        .unwrap();
+    let got = json_of(
+        auth(c.get(gw.url("/tyk/policies/p1")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got["rate"], 10);
+    let all = json_of(auth(c.get(gw.url("/tyk/policies"))).send().await.unwrap()).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let r = auth(c.put(gw.url("/tyk/policies/p1")))
+        .json(&json!({"id": "p2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        json_of(r).await["message"],
+        "Request ID does not match that in policy! For Update operations these must match."
+    );
+    let r = auth(c.put(gw.url("/tyk/policies/p1")))
+        .json(&json!({"rate": 20}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["action"], "modified");
+    let r = auth(c.post(gw.url("/tyk/policies")))
+        .body("[1,2]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = auth(c.delete(gw.url("/tyk/policies/p1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await["action"], "deleted");
+    let r = auth(c.delete(gw.url("/tyk/policies/p1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    gw.stop().await;
+}

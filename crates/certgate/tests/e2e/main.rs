@@ -8,3 +8,4 @@ mod proxy;
 mod reload;
 mod robustness;
 mod support;
+mod tls;

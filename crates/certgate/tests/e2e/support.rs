@@ -171,6 +171,7 @@ pub struct GwBuilder {
     conf: Value,
     apis: Vec<(String, Value)>,
     tls: bool,
+    extra_certs: Vec<(String, Issued)>,
 }
 
 pub fn gateway() -> GwBuilder {
@@ -185,6 +186,7 @@ pub fn gateway() -> GwBuilder {
         }),
         apis: Vec::new(),
         tls: true,
+        extra_certs: Vec::new(),
     }
 }
 
@@ -225,6 +227,12 @@ impl GwBuilder {
         self
     }
 
+    /// Adds a server certificate registered under `domain`.
+    pub fn server_cert(mut self, domain: &str, cert: Issued) -> Self {
+        self.extra_certs.push((domain.to_owned(), cert));
+        self
+    }
+
     pub fn api(mut self, def: Value) -> Self {
         let id = def["api_id"].as_str().unwrap().to_owned();
         self.apis.push((format!("{id}.json"), def));
@@ -259,7 +267,17 @@ impl GwBuilder {
             let opts = self.conf["http_server_options"].take();
             let mut opts = if opts.is_object() { opts } else { json!({}) };
             opts["use_ssl"] = json!(true);
-            opts["certificates"] = json!([{"domain_name": "localhost", "cert_file": "server.pem", "key_file": "server-key.pem"}]);
+            let mut certs = vec![
+                json!({"domain_name": "localhost", "cert_file": "server.pem", "key_file": "server-key.pem"}),
+            ];
+            for (i, (domain, c)) in self.extra_certs.iter().enumerate() {
+                std::fs::write(d.join(format!("extra{i}.pem")), &c.cert_pem).unwrap();
+                std::fs::write(d.join(format!("extra{i}-key.pem")), &c.key_pem).unwrap();
+                certs.push(json!({"domain_name": domain, "cert_file": format!("extra{i}.pem"), "key_file": format!("extra{i}-key.pem")}));
+            }
+            if opts.get("certificates").is_none() {
+                opts["certificates"] = json!(certs);
+            }
             self.conf["http_server_options"] = opts;
         }
         let conf_path = d.join("tyk.conf");
