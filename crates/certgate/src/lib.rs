@@ -20,6 +20,7 @@ pub mod apidef;
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod certs;
 pub mod config;
 pub mod demo;
 pub mod errors;
