@@ -17,7 +17,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use rustls::pki_types::pem::PemObject;
+
 use crate::config::{Config, ConfigError};
+use crate::gateway::Gateway;
 use crate::pki::Ca;
 
 /// Why the demo could not be prepared.
@@ -37,6 +40,9 @@ pub enum DemoError {
     /// The generated config did not load.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Registering the demo certificate or key failed.
+    #[error("setting up the demo certificate and key: {0}")]
+    Setup(String),
 }
 
 /// A prepared demo: its config, folder and the running built-in upstream.
@@ -61,6 +67,8 @@ impl Drop for Demo {
 pub const DEMO_API_ID: &str = "certgate-demo";
 /// Listen path of the demo API.
 pub const DEMO_LISTEN_PATH: &str = "/demo/";
+/// The demo's organisation.
+pub const DEMO_ORG: &str = "default";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
     move |source| DemoError::Io {
@@ -98,24 +106,28 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
 
     let (upstream, upstream_task) = start_upstream().await.map_err(io_err(&dir))?;
 
+    // A Tyk OAS API with Certificate Authentication: the client certificate is the
+    // only credential.
     let api = json!({
-        "api_id": DEMO_API_ID,
-        "org_id": "default",
-        "name": "certgate demo API",
-        "use_keyless": true,
-        "proxy": {
-            "listen_path": DEMO_LISTEN_PATH,
-            "strip_listen_path": true,
-            "target_url": format!("http://{upstream}")
-        },
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}}
+        "openapi": "3.0.3",
+        "info": {"title": "certgate demo API", "version": "1.0.0"},
+        "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": DEMO_API_ID, "orgId": DEMO_ORG, "name": "certgate demo API", "state": {"active": true}},
+            "upstream": {"url": format!("http://{upstream}")},
+            "server": {
+                "listenPath": {"value": DEMO_LISTEN_PATH, "strip": true},
+                "authentication": {"enabled": true, "certificateAuth": {"enabled": true}}
+            }
+        }
     });
-    let api_path = dir.join("apps").join(format!("{DEMO_API_ID}.json"));
+    let api_path = dir.join("apps").join(format!("{DEMO_API_ID}-oas.json"));
     write(
         &api_path,
         &serde_json::to_vec_pretty(&api).unwrap_or_default(),
     )
     .await?;
+    let _ = tokio::fs::remove_file(dir.join("apps").join(format!("{DEMO_API_ID}.json"))).await;
 
     let conf = json!({
         "listen_address": "127.0.0.1",
@@ -146,6 +158,40 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
 }
 
 impl Demo {
+    /// Registers the demo client certificate in the certificate store and creates
+    /// the key bound to it, unless an earlier run did: exactly what an operator does
+    /// with `POST /tyk/certs` and `POST /tyk/keys/create`.
+    pub async fn bootstrap(&self, gw: &Gateway) -> Result<(), DemoError> {
+        let path = self.dir.join("certs").join("client.pem");
+        let pem = tokio::fs::read(&path).await.map_err(io_err(&path))?;
+        let der = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| DemoError::Setup(format!("{}: no certificate", path.display())))?;
+        let cert_id = format!("{DEMO_ORG}{}", crate::tokens::sha256_hex(der.as_ref()));
+        let setup = |e: &dyn std::fmt::Display| DemoError::Setup(e.to_string());
+        if !gw.certs.exists(&cert_id).await.map_err(|e| setup(&e))? {
+            gw.certs.add(&pem, DEMO_ORG).await.map_err(|e| setup(&e))?;
+        }
+        let cfg = &gw.config;
+        let key = crate::tokens::generate_token(DEMO_ORG, &cert_id, &cfg.hash_key_function);
+        let store_key = crate::auth::session_store_key(cfg, &key);
+        if !gw.store.exists(&store_key).await.map_err(|e| setup(&e))? {
+            let session = json!({
+                "org_id": DEMO_ORG,
+                "certificate": cert_id,
+                "access_rights": {DEMO_API_ID: {"api_id": DEMO_API_ID, "api_name": "certgate demo API", "versions": ["Default"]}},
+                "last_updated": crate::auth::now_unix().to_string(),
+            });
+            gw.store
+                .set(&store_key, &session.to_string(), None)
+                .await
+                .map_err(|e| setup(&e))?;
+        }
+        gw.reload().await;
+        Ok(())
+    }
+
     /// What to tell the user once the gateway listens on `port`.
     pub fn instructions(&self, port: u16) -> String {
         let c = self.dir.join("certs");

@@ -24,6 +24,15 @@ pub mod msg {
     pub const CERT_REQUIRED: &str = "Client certificate required";
     /// Expired client certificate.
     pub const CERT_EXPIRED: &str = "Certificate has expired";
+    /// Static allow list on a plain-HTTP request.
+    pub const TLS_NOT_ENABLED: &str = "TLS not enabled";
+    /// Static allow list, TLS without a client certificate.
+    pub const CLIENT_TLS_REQUIRED: &str = "Client TLS certificate is required";
+    /// The request's Host selects another client-certificate policy than the SNI did.
+    pub const MISDIRECTED: &str =
+        "Misdirected Request: the Host header does not match the TLS server name";
+    /// `allowed_urls` does not allow this method and path.
+    pub const RESOURCE_DISALLOWED: &str = "Access to this resource has been disallowed";
     /// `is_inactive` session.
     pub const KEY_INACTIVE: &str = "Key is inactive, please renew";
     /// Session past `expires`.

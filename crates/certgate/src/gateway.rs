@@ -15,11 +15,13 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use crate::apidef::{self, ApiDefinition, ApiSpec};
+use crate::auth::allowlist::AllowList;
+use crate::certs::CertManager;
 use crate::config::Config;
 use crate::proxy::{Target, Upstream};
-use crate::router::{ClientAuthTable, Router};
+use crate::router::Router;
 use crate::store::Store;
-use crate::tls::{self, CertStore, TlsError, TlsSettings};
+use crate::tls::{self, CertStore, ClientAuthTable, TlsError, TlsSettings};
 
 /// An API ready to serve.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub struct LoadedApi {
     pub def: ApiDefinition,
     /// The parsed upstream.
     pub target: Target,
+    /// The resolved static allow list when the API uses `use_mutual_tls_auth`.
+    pub allow_list: Option<Arc<AllowList>>,
 }
 
 impl LoadedApi {
@@ -47,6 +51,8 @@ pub struct Snapshot {
     pub router: Router,
     /// Per-SNI client certificate policy.
     pub client_auth: ClientAuthTable,
+    /// The Gateway API's allow list when `security.control_api_use_mutual_tls`.
+    pub control_allow_list: Option<Arc<AllowList>>,
     /// Policies by id, as loaded from `policies.policy_path`.
     pub policies: BTreeMap<String, Value>,
     /// TLS server configs (None on a plain-HTTP gateway).
@@ -77,6 +83,8 @@ pub struct Gateway {
     current: ArcSwap<Snapshot>,
     /// Storage (sessions, certificates, counters).
     pub store: Store,
+    /// The certificate store.
+    pub certs: CertManager,
     /// Pooled upstream client.
     pub upstream: Upstream,
     session_storage: Arc<dyn rustls::server::StoresServerSessions>,
@@ -106,23 +114,28 @@ impl Gateway {
     pub async fn new(config: Arc<Config>, store: Store) -> Result<Arc<Self>, StartError> {
         let session_storage: Arc<dyn rustls::server::StoresServerSessions> =
             rustls::server::ServerSessionMemoryCache::new(64 * 1024);
+        let certs = CertManager::new(store.clone(), encoding_secret(&config));
         let (defs, mut errors) = load_app_path(&config.app_path).await;
         let policies = load_policies(&config, &mut errors).await;
         for e in &errors {
             tracing::error!("{e}");
         }
         let tls = if config.http_server_options.use_ssl {
-            Some(Arc::new(build_tls(&config, session_storage.clone()).await?))
+            let api_certs = api_server_certs(&defs);
+            Some(Arc::new(
+                build_tls(&config, &certs, &api_certs, session_storage.clone()).await?,
+            ))
         } else {
             None
         };
-        let snapshot = build_snapshot(&config, defs, policies, tls, 1);
+        let snapshot = build_snapshot(&config, &certs, defs, policies, tls, 1).await;
         tracing::info!(apis = snapshot.apis.len(), "API definitions loaded");
         Ok(Arc::new(Self {
             upstream: Upstream::new(config.proxy_default_timeout),
             current: ArcSwap::from_pointee(snapshot),
             config,
             store,
+            certs,
             session_storage,
             reload_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
@@ -142,7 +155,15 @@ impl Gateway {
         let (defs, mut errors) = load_app_path(&self.config.app_path).await;
         let policies = load_policies(&self.config, &mut errors).await;
         let tls = if self.config.http_server_options.use_ssl {
-            match build_tls(&self.config, self.session_storage.clone()).await {
+            let api_certs = api_server_certs(&defs);
+            match build_tls(
+                &self.config,
+                &self.certs,
+                &api_certs,
+                self.session_storage.clone(),
+            )
+            .await
+            {
                 Ok(t) => Some(Arc::new(t)),
                 Err(e) => {
                     errors.push(format!("server certificates not reloaded: {e}"));
@@ -153,7 +174,8 @@ impl Gateway {
             None
         };
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot = build_snapshot(&self.config, defs, policies, tls, generation);
+        let snapshot =
+            build_snapshot(&self.config, &self.certs, defs, policies, tls, generation).await;
         let loaded = snapshot.apis.len();
         self.current.store(Arc::new(snapshot));
         for e in &errors {
@@ -164,8 +186,22 @@ impl Gateway {
     }
 }
 
-fn build_snapshot(
+/// The password private keys in the certificate store are encrypted with.
+fn encoding_secret(config: &Config) -> String {
+    if config
+        .security
+        .private_certificate_encoding_secret
+        .is_empty()
+    {
+        config.secret.clone()
+    } else {
+        config.security.private_certificate_encoding_secret.clone()
+    }
+}
+
+async fn build_snapshot(
     config: &Config,
+    certs: &CertManager,
     defs: Vec<ApiDefinition>,
     policies: BTreeMap<String, Value>,
     tls: Option<Arc<TlsSettings>>,
@@ -185,17 +221,44 @@ fn build_snapshot(
             tracing::error!(api_id = %def.spec.api_id, "API skipped: duplicate api_id");
             continue;
         }
+        let allow_list = if def.spec.use_mutual_tls_auth {
+            let mut entries = def.spec.client_certificates.clone();
+            entries.extend(config.security.certificates_apis.iter().cloned());
+            Some(Arc::new(AllowList::resolve(certs, &entries).await))
+        } else {
+            None
+        };
         by_id.insert(def.spec.api_id.clone(), apis.len());
-        apis.push(Arc::new(LoadedApi { def, target }));
+        apis.push(Arc::new(LoadedApi {
+            def,
+            target,
+            allow_list,
+        }));
     }
     let specs: Vec<&ApiSpec> = apis.iter().map(|a| a.spec()).collect();
     let router = Router::new(config, &specs);
-    let client_auth = ClientAuthTable::new(config, &specs);
+    let control_allow_list = if config.security.control_api_use_mutual_tls {
+        Some(Arc::new(
+            AllowList::resolve(certs, &config.security.certificates_control_api).await,
+        ))
+    } else {
+        None
+    };
+    let with_lists: Vec<(&ApiSpec, Option<&AllowList>)> = apis
+        .iter()
+        .map(|a| (a.spec(), a.allow_list.as_deref()))
+        .collect();
+    let control_pool = control_allow_list
+        .as_ref()
+        .map(|l| l.pool.clone())
+        .unwrap_or_default();
+    let client_auth = ClientAuthTable::new(config, &with_lists, &control_pool, tls.as_deref());
     Snapshot {
         apis,
         by_id,
         router,
         client_auth,
+        control_allow_list,
         policies,
         tls,
         generation,
@@ -282,11 +345,22 @@ pub async fn write_json_file(dir: &Path, name: &str, v: &Value) -> std::io::Resu
 }
 
 /// Reads the server certificates named by the configuration.
+/// Server certificates named by APIs (`certificates`, OAS
+/// `server.customDomain.certificates`) whose domain is enabled (§1.2 step 3).
+fn api_server_certs(defs: &[ApiDefinition]) -> Vec<String> {
+    defs.iter()
+        .filter(|d| !d.spec.domain_disabled)
+        .flat_map(|d| d.spec.certificates.iter().cloned())
+        .collect()
+}
+
 async fn build_tls(
     config: &Config,
+    certs: &CertManager,
+    api_certs: &[String],
     session_storage: Arc<dyn rustls::server::StoresServerSessions>,
 ) -> Result<TlsSettings, TlsError> {
-    let mut certs = CertStore::default();
+    let mut server = CertStore::default();
     let opts = &config.http_server_options;
     for pair in &opts.certificates {
         let cert = read_file("server certificate file", &pair.cert_file).await?;
@@ -294,28 +368,45 @@ async fn build_tls(
         let (ck, mut names) = tls::certified_key_from_pem(&cert, &key)
             .map_err(|e| TlsError::Pem(format!("{}: {e}", pair.cert_file.display())))?;
         names.insert(0, pair.domain_name.clone());
-        certs.add(ck, &names);
+        server.add(ck, &names);
     }
-    for entry in &opts.ssl_certificates {
-        let pem = if entry.contains("-----BEGIN") {
-            entry.as_bytes().to_vec()
-        } else if Path::new(entry).exists() {
-            read_file("ssl_certificates entry", Path::new(entry)).await?
-        } else {
-            tracing::warn!(entry = %entry, "ssl_certificates entry is neither a file nor inline PEM; skipped");
-            continue;
-        };
-        // Only entries with a private key are server certificates (Tyk's filter).
-        match tls::certified_key_from_pem(&pem, &pem) {
-            Ok((ck, names)) => certs.add(ck, &names),
-            Err(e) => tracing::warn!(entry = %short(entry), "ssl_certificates entry skipped: {e}"),
+    for entry in opts.ssl_certificates.iter().chain(api_certs) {
+        match server_cert_entry(certs, entry).await {
+            Some((ck, names)) => server.add(ck, &names),
+            None => tracing::warn!(
+                entry = %short(entry),
+                "ssl_certificates entry is not a usable certificate with a private key (store ID, file or inline PEM); skipped"
+            ),
         }
     }
-    TlsSettings::build(config, certs, session_storage)
+    TlsSettings::build(config, server, session_storage)
+}
+
+/// A server certificate with its private key from a certificate-store ID, a file
+/// path or inline PEM (§1.2 step 2).
+async fn server_cert_entry(
+    certs: &CertManager,
+    entry: &str,
+) -> Option<(Arc<rustls::sign::CertifiedKey>, Vec<String>)> {
+    if entry.contains("-----BEGIN") {
+        return tls::certified_key_from_pem(entry.as_bytes(), entry.as_bytes()).ok();
+    }
+    if let Ok(Some(stored)) = certs.get(entry).await {
+        return tls::certified_key_from_stored(&stored);
+    }
+    let path = Path::new(entry);
+    if path.is_file() {
+        let pem = tokio::fs::read(path).await.ok()?;
+        return tls::certified_key_from_pem(&pem, &pem).ok();
+    }
+    None
 }
 
 fn short(s: &str) -> &str {
-    &s[..s.len().min(64)]
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }
 
 async fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -418,8 +509,15 @@ pub async fn remove_api_files(app_path: &Path, api_id: &str) -> std::io::Result<
 }
 
 async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await?;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.tmp-{}-{n}", std::process::id()));
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        f.write_all(bytes).await?;
+        f.sync_all().await?;
+    }
     match tokio::fs::rename(&tmp, path).await {
         Ok(()) => Ok(()),
         Err(e) => {

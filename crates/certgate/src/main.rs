@@ -105,6 +105,11 @@ async fn run(cfg: Config, demo: Option<certgate::demo::Demo>) -> ExitCode {
         eprintln!("certgate: Gateway API on {scheme}://{c}");
     }
     if let Some(demo) = &demo {
+        if let Err(e) = demo.bootstrap(&running.gw).await {
+            eprintln!("certgate demo: {e}");
+            running.shutdown().await;
+            return ExitCode::FAILURE;
+        }
         println!("{}", demo.instructions(running.addr.port()));
     }
     loop {
@@ -112,8 +117,11 @@ async fn run(cfg: Config, demo: Option<certgate::demo::Demo>) -> ExitCode {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let report = running.gw.reload().await;
-                eprintln!("certgate: reloaded, {} APIs live, {} errors", report.loaded, report.errors.len());
+                let gw = running.gw.clone();
+                tokio::spawn(async move {
+                    let report = gw.reload().await;
+                    eprintln!("certgate: reloaded, {} APIs live, {} errors", report.loaded, report.errors.len());
+                });
             }
         }
     }

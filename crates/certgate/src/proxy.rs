@@ -49,7 +49,9 @@ impl Target {
             return Err(bad());
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
-        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
+        // Never forward credentials embedded in the target URL as the Host.
+        let host_only = authority.as_str().rsplit('@').next().unwrap_or("");
+        let host_header = HeaderValue::from_str(host_only).map_err(|_| bad())?;
         Ok(Self {
             scheme,
             authority,
@@ -68,6 +70,7 @@ impl Target {
             pq.push('/');
         }
         pq.push_str(path);
+        let query = query.filter(|q| !q.is_empty());
         match (self.base_query.as_deref(), query) {
             (Some(a), Some(b)) if !b.is_empty() => {
                 pq.push('?');
@@ -140,6 +143,12 @@ impl Upstream {
                 Ok(Response::from_parts(parts, GwBody::Incoming(body)))
             }
             Ok(Err(e)) => {
+                if caused_by_body_limit(&e) {
+                    return Err(ProxyError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        msg::BODY_TOO_LARGE,
+                    ));
+                }
                 tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
                 Err(ProxyError::new(StatusCode::BAD_GATEWAY, msg::PROXY_FAILED))
             }
@@ -149,6 +158,18 @@ impl Upstream {
             )),
         }
     }
+}
+
+/// True if the request failed because its body went over `max_request_body_size`.
+fn caused_by_body_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), plus
@@ -189,11 +210,18 @@ pub fn forward_headers(
     original_host: Option<HeaderValue>,
 ) {
     strip_hop_by_hop(headers);
-    let ip = client_ip.to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
-        _ => ip,
-    };
+    // Every X-Forwarded-For the client sent, joined, then the client's address (Go).
+    let mut xff = String::new();
+    for v in headers.get_all("x-forwarded-for") {
+        if let Ok(v) = v.to_str() {
+            if !v.is_empty() {
+                xff.push_str(v);
+                xff.push_str(", ");
+            }
+        }
+    }
+    use std::fmt::Write as _;
+    let _ = write!(xff, "{client_ip}");
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }

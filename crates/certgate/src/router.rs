@@ -1,19 +1,15 @@
-//! Routing: which API a request belongs to, and which client-certificate policy a
-//! handshake gets.
+//! Routing: which API a request belongs to.
 //!
 //! Each API is mounted at its listen path and at `/{api_id}/` (Tyk
 //! `api_loader.go`). Host constraints come from the API `domain` when
 //! `enable_custom_domains` is on, else from the global `hostname`. Routes with a host
 //! constraint are tried first, then longer listen paths before shorter ones, so the
-//! most specific API wins. Both tables are built once per snapshot.
-
-use std::collections::HashMap;
+//! most specific API wins. The table is built once per snapshot.
 
 use regex::Regex;
 
 use crate::apidef::ApiSpec;
 use crate::config::Config;
-use crate::tls::ClientAuthMode;
 
 /// How a route constrains the `Host` header.
 #[derive(Debug, Clone)]
@@ -53,7 +49,7 @@ impl HostMatch {
 
 /// Converts a gorilla/mux host template (`{name:pattern}`, `{?:a|b}`, `{name}`) into an
 /// anchored regex.
-fn host_template_regex(t: &str) -> Option<Regex> {
+pub(crate) fn host_template_regex(t: &str) -> Option<Regex> {
     let mut out = String::from("^(?i:");
     let mut rest = t;
     while let Some(open) = rest.find('{') {
@@ -119,6 +115,11 @@ impl Router {
     pub fn new(cfg: &Config, apis: &[&ApiSpec]) -> Self {
         let mut routes = Vec::with_capacity(apis.len() * 2);
         for (i, spec) in apis.iter().enumerate() {
+            // Internal APIs are only reachable by Tyk's looping; APIs on another port
+            // are not served on this one.
+            if spec.internal || (spec.listen_port != 0 && spec.listen_port != cfg.listen_port) {
+                continue;
+            }
             let host =
                 if cfg.enable_custom_domains && !spec.domain.is_empty() && !spec.domain_disabled {
                     HostMatch::new(&spec.domain)
@@ -192,88 +193,6 @@ pub fn host_without_port(host: &str) -> &str {
     match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
-    }
-}
-
-/// Tyk's per-domain client-certificate modes (§1.3 steps 4–7), computed once per
-/// snapshot for the gateway port.
-#[derive(Debug, Default)]
-pub struct ClientAuthTable {
-    /// domain → Go mode (-1 "a non-mTLS API is here", 1 request, 4 require).
-    by_domain: HashMap<String, i8>,
-    templates: Vec<(Regex, i8)>,
-    /// `skip_client_ca_announcement` makes every handshake ask.
-    always_request: bool,
-}
-
-impl ClientAuthTable {
-    /// Builds the table from the APIs served on the gateway port.
-    pub fn new(cfg: &Config, apis: &[&ApiSpec]) -> Self {
-        let mut by_domain: HashMap<String, i8> = HashMap::new();
-        for spec in apis {
-            if spec.listen_port != 0 && spec.listen_port != cfg.listen_port {
-                continue;
-            }
-            // Tyk uses the raw domain here even when it is disabled.
-            let m = by_domain
-                .entry(spec.domain.to_ascii_lowercase())
-                .or_insert(0);
-            if spec.use_mutual_tls_auth {
-                *m = if *m == 0 {
-                    4
-                } else if *m != 4 {
-                    1
-                } else {
-                    4
-                };
-            } else if spec.handshake_use_certificate {
-                if *m < 1 {
-                    *m = 1;
-                }
-            } else if *m <= 0 {
-                *m = -1;
-            } else {
-                *m = 1;
-            }
-        }
-        let templates = by_domain
-            .iter()
-            .filter(|(d, _)| d.contains('{'))
-            .filter_map(|(d, m)| host_template_regex(d).map(|re| (re, *m)))
-            .collect();
-        Self {
-            by_domain,
-            templates,
-            always_request: cfg.http_server_options.skip_client_ca_announcement,
-        }
-    }
-
-    /// The mode for a ClientHello with this SNI.
-    pub fn mode(&self, sni: Option<&str>) -> ClientAuthMode {
-        if self.always_request {
-            return ClientAuthMode::Request;
-        }
-        let sni = sni.map(str::to_ascii_lowercase).unwrap_or_default();
-        let mut mode = match self.by_domain.get(&sni) {
-            Some(m) => *m,
-            None => self
-                .templates
-                .iter()
-                .filter(|(re, _)| re.is_match(&sni))
-                .map(|(_, m)| *m)
-                .max()
-                .unwrap_or(0),
-        };
-        if mode == 0 {
-            mode = self.by_domain.get("").copied().unwrap_or(0);
-        }
-        // Mode 4 (RequireAndVerify) is enforced per request by the static allow-list
-        // check; in the handshake it only requests, as Tyk does on the shared port.
-        if mode >= 1 {
-            ClientAuthMode::Request
-        } else {
-            ClientAuthMode::None
-        }
     }
 }
 

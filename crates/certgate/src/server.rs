@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use crate::errors::{self, msg, ProxyError};
 use crate::gateway::Gateway;
 use crate::proxy;
 use crate::router;
-use crate::tls::{ClientAuthMode, PeerCert};
+use crate::tls::PeerCert;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,20 +174,20 @@ async fn serve_conn(
             .await;
         return;
     }
-    let mode = match role {
-        Role::Gateway => snapshot.client_auth.mode(sni.as_deref()),
-        Role::Control => ClientAuthMode::None,
+    let decision = match role {
+        Role::Gateway => snapshot.client_auth.decide(sni.as_deref()),
+        Role::Control => snapshot.client_auth.control(),
     };
+    let config = tls.server_config(&decision.auth);
     drop(snapshot);
-    let tls_stream =
-        match tokio::time::timeout_at(deadline, start.into_stream(tls.server_config(mode))).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => return,
-        };
+    let tls_stream = match tokio::time::timeout_at(deadline, start.into_stream(config)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
     let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let peer = tls_stream
         .get_ref()
@@ -210,39 +210,54 @@ const IDLE: u8 = 0;
 const HEADERS: u8 = 1;
 const BUSY: u8 = 2;
 
-/// What the watchdog needs to know about a connection.
+/// What the watchdog needs to know about a connection: the phase and when it began,
+/// packed into one atomic so the pair is always read consistently (the phase in the
+/// top two bits, milliseconds since `epoch` below), and the requests in flight.
 #[derive(Debug)]
 struct Activity {
-    phase: AtomicU8,
-    /// Milliseconds since `epoch` when the phase began.
-    since: AtomicU64,
+    state: AtomicU64,
     in_flight: AtomicUsize,
     epoch: Instant,
 }
 
+const PHASE_SHIFT: u32 = 62;
+const SINCE_MASK: u64 = (1 << PHASE_SHIFT) - 1;
+
 impl Activity {
     fn new() -> Self {
         Self {
-            phase: AtomicU8::new(HEADERS),
-            since: AtomicU64::new(0),
+            state: AtomicU64::new(u64::from(HEADERS) << PHASE_SHIFT),
             in_flight: AtomicUsize::new(0),
             epoch: Instant::now(),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        (self.epoch.elapsed().as_millis() as u64) & SINCE_MASK
     }
 
     fn set(&self, phase: u8) {
-        self.since.store(self.now_ms(), Ordering::Relaxed);
-        self.phase.store(phase, Ordering::Relaxed);
+        self.state.store(
+            (u64::from(phase) << PHASE_SHIFT) | self.now_ms(),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// (phase, since) as one consistent pair.
+    fn load(&self) -> (u8, u64) {
+        let s = self.state.load(Ordering::Relaxed);
+        ((s >> PHASE_SHIFT) as u8, s & SINCE_MASK)
+    }
+
+    fn phase(&self) -> u8 {
+        self.load().0
     }
 }
 
-/// IO wrapper that notices the first bytes of a new request on an idle connection.
-/// On h2 connections (frames such as PINGs arrive between requests) reads only keep
-/// the connection from counting as idle.
+/// IO wrapper that notices the first bytes of a new request on an idle connection
+/// and keeps a connection that is still writing (a streamed response) from counting
+/// as idle. On h2 connections (frames such as PINGs arrive between requests) reads
+/// only keep the connection from counting as idle.
 struct WatchedIo<T> {
     inner: T,
     activity: Arc<Activity>,
@@ -257,7 +272,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before && self.activity.phase.load(Ordering::Relaxed) == IDLE {
+        if buf.filled().len() > before && self.activity.phase() == IDLE {
             if self.h2 {
                 self.activity.set(IDLE);
             } else {
@@ -274,7 +289,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(&r);
+        r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -290,7 +307,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&r);
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -298,11 +317,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
     }
 }
 
+impl<T> WatchedIo<T> {
+    /// A response still streaming keeps an idle connection alive.
+    fn wrote(&self, r: &Poll<std::io::Result<usize>>) {
+        if matches!(r, Poll::Ready(Ok(n)) if *n > 0) && self.activity.phase() == IDLE {
+            self.activity.set(IDLE);
+        }
+    }
+}
+
 /// Resolves when the connection has been slow to send headers, or idle too long.
 async fn watchdog(activity: Arc<Activity>, header_timeout: Duration, idle_timeout: Duration) {
     loop {
-        let phase = activity.phase.load(Ordering::Relaxed);
-        let since = Duration::from_millis(activity.since.load(Ordering::Relaxed));
+        let (phase, since_ms) = activity.load();
+        let since = Duration::from_millis(since_ms);
         let limit = match phase {
             HEADERS => header_timeout,
             IDLE if activity.in_flight.load(Ordering::Relaxed) == 0 => idle_timeout,
@@ -314,10 +342,8 @@ async fn watchdog(activity: Arc<Activity>, header_timeout: Duration, idle_timeou
         let elapsed = activity.epoch.elapsed();
         let deadline = since + limit;
         if elapsed >= deadline {
-            // Re-check: the phase may have changed since it was read.
-            if activity.phase.load(Ordering::Relaxed) == phase
-                && Duration::from_millis(activity.since.load(Ordering::Relaxed)) == since
-            {
+            // Re-check: the state may have changed since it was read.
+            if activity.load() == (phase, since_ms) {
                 return;
             }
             continue;
@@ -344,6 +370,7 @@ async fn serve_http<T>(
         h2,
     });
     let remote = info.remote;
+    let info_tls = info.tls;
     let svc_activity = activity.clone();
     let svc_gw = gw.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
@@ -361,6 +388,10 @@ async fn serve_http<T>(
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // h2 only when negotiated by ALPN, or as h2c prior knowledge when enabled.
+    if !(h2 || (!info_tls && opts.enable_http2)) {
+        builder = builder.http1_only();
+    }
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -411,20 +442,31 @@ pub async fn handle(
 
     let serves_admin = match conn.role {
         Role::Control => true,
-        Role::Gateway => cfg.control_api_port == 0,
+        Role::Gateway => cfg.control_api_port == 0 || crate::admin::is_health_path(cfg, path),
     };
     if serves_admin
         && (cfg.control_api_hostname.is_empty()
             || cfg.control_api_hostname.eq_ignore_ascii_case(&host))
         && crate::admin::is_admin_path(cfg, path)
     {
-        return crate::admin::handle(gw.clone(), req).await;
+        return crate::admin::handle(gw.clone(), conn, req).await;
     }
     if conn.role == Role::Control {
         return errors::not_found();
     }
 
     let snapshot = gw.snapshot();
+    // The Host must not select another client-certificate policy than the SNI the
+    // handshake was decided on (a client cannot reach a certificate-protected host
+    // through a connection opened for another one). No SNI: the APIs without a domain.
+    if conn.tls {
+        let table = &snapshot.client_auth;
+        if table.decide(conn.sni.as_deref()).policy != table.decide(Some(&host)).policy {
+            let e = ProxyError::new(StatusCode::MISDIRECTED_REQUEST, msg::MISDIRECTED);
+            let ct = req.headers().get(http::header::CONTENT_TYPE);
+            return errors::proxy_error_response(&e, ct, cfg.hide_generator_header);
+        }
+    }
     let Some(m) = snapshot.router.find(&host, path) else {
         return errors::not_found();
     };
@@ -438,7 +480,14 @@ pub async fn handle(
         errors::proxy_error_response(&e, content_type.as_ref(), cfg.hide_generator_header)
     };
 
-    if let Err(e) = crate::auth::authenticate(cfg, &gw.store, api.spec(), &parts).await {
+    let ctx = crate::auth::RequestCtx {
+        cfg,
+        store: &gw.store,
+        certs: &gw.certs,
+        tls: conn.tls,
+        peer: conn.peer.as_deref(),
+    };
+    if let Err(e) = crate::auth::authenticate(&ctx, &api, &parts).await {
         return fail(e);
     }
 

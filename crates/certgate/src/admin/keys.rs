@@ -79,11 +79,11 @@ fn prepare_new(s: &mut SessionState) {
     s.last_updated = now.to_string();
     s.date_created = now_rfc3339();
     if s.quota_renewal_rate > 0 {
-        s.quota_renews = now + s.quota_renewal_rate;
+        s.quota_renews = now.saturating_add(s.quota_renewal_rate);
     }
     for ar in s.access_rights.values_mut() {
         if ar.limit.quota_renewal_rate > 0 {
-            ar.limit.quota_renews = now + ar.limit.quota_renewal_rate;
+            ar.limit.quota_renews = now.saturating_add(ar.limit.quota_renewal_rate);
         }
     }
 }
@@ -104,6 +104,53 @@ async fn save(gw: &Gateway, key: &str, s: &SessionState) -> Result<(), ApiError>
     Ok(())
 }
 
+/// Stores a new session only if no session exists under `key` (atomic). False if
+/// one does.
+async fn save_new(gw: &Gateway, key: &str, s: &SessionState) -> Result<bool, ApiError> {
+    let store_key = session_store_key(&gw.config, key);
+    let json = String::from_utf8(s.to_json())
+        .map_err(|_| ApiError::internal("session could not be encoded"))?;
+    Ok(gw.store.set_nx(&store_key, &json, lifetime(gw, s)).await?)
+}
+
+async fn cert_exists(gw: &Gateway, id: &str) -> Result<bool, ApiError> {
+    gw.certs.exists(id).await.map_err(|e| {
+        tracing::error!(error = %e, "certificate store unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage unavailable: {e}"),
+        )
+    })
+}
+
+/// `mtls_static_certificate_bindings` (§4.2 step 3): every entry starts with the
+/// session's org (when set) and exists in the certificate store. Entries already in
+/// `previous` are not checked again (PUT validates only new ones, as Tyk).
+async fn validate_bindings(
+    gw: &Gateway,
+    s: &SessionState,
+    previous: &[String],
+) -> Result<(), ApiError> {
+    for id in &s.mtls_static_certificate_bindings {
+        if previous.contains(id) {
+            continue;
+        }
+        if !s.org_id.is_empty() && !id.starts_with(&s.org_id) {
+            return Err(ApiError::bad_request(format!(
+                "invalid certificate ID: {id}"
+            )));
+        }
+        if !cert_exists(gw, id).await? {
+            return Err(ApiError::bad_request(format!(
+                "certificate not found: {id}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+const NO_CERTIFICATE: &str = "Key must be used with an existent certificate";
+
 /// `POST /tyk/keys/create`.
 async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(body).await?;
@@ -118,15 +165,26 @@ async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
                 "Failed to create key - Key with given certificate already found:{key}"
             )));
         }
+        // Deliberately stricter than Tyk: a key for a certificate that is not in the
+        // store could never authenticate.
+        if !cert_exists(&gw, &s.certificate).await? {
+            return Err(ApiError::bad_request(NO_CERTIFICATE));
+        }
         key
     };
+    validate_bindings(&gw, &s, &[]).await?;
     if s.access_rights.is_empty() && !cfg.allow_master_keys {
         return Err(ApiError::bad_request(
             "Failed to create key, keys must have at least one Access Rights record set.",
         ));
     }
     prepare_new(&mut s);
-    save(&gw, &key, &s).await?;
+    // Atomic: two concurrent creates for one certificate cannot both succeed.
+    if !save_new(&gw, &key, &s).await? {
+        return Err(ApiError::internal(format!(
+            "Failed to create key - Key with given certificate already found:{key}"
+        )));
+    }
     Ok(added(&gw, &key))
 }
 
@@ -160,6 +218,7 @@ async fn create_named(gw: Arc<Gateway>, name: String, body: Body) -> Result<Resp
             "Failed to create key, ensure security settings are correct.",
         ));
     }
+    validate_bindings(&gw, &s, &[]).await?;
     let key = tokens::generate_token(&s.org_id, &name, &cfg.hash_key_function);
     if s.expires > 1 && s.expires < auth::now_unix() {
         s.expires = 0;
@@ -236,6 +295,17 @@ async fn update(
     let (key, store_key, old) = find(&gw, &name, &q)
         .await?
         .ok_or_else(|| ApiError::not_found("Key is not found"))?;
+    if s.certificate != old.certificate {
+        if s.certificate.is_empty() {
+            return Err(ApiError::bad_request(
+                "Key cannot be used without a certificate",
+            ));
+        }
+        if !cert_exists(&gw, &s.certificate).await? {
+            return Err(ApiError::bad_request(NO_CERTIFICATE));
+        }
+    }
+    validate_bindings(&gw, &s, &old.mtls_static_certificate_bindings).await?;
     s.date_created = old.date_created.clone();
     if q.suppress_reset.as_deref() == Some("1") {
         s.quota_renews = old.quota_renews;
@@ -269,6 +339,15 @@ async fn remove(
         return Err(ApiError::not_found("There is no such key found"));
     };
     gw.store.delete(&store_key).await?;
+    // Tyk removes both the found name and generateToken(org, name).
+    if !q.hashed() {
+        let org = q.org_id.as_deref().unwrap_or("");
+        let derived = tokens::generate_token(org, &name, &gw.config.hash_key_function);
+        let alt = session_store_key(&gw.config, &derived);
+        if alt != store_key {
+            gw.store.delete(&alt).await?;
+        }
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({"key": key, "status": "ok", "action": "deleted"}),

@@ -7,6 +7,7 @@
 //! and nothing is written unless the whole request is valid.
 
 mod apis;
+mod certs;
 mod keys;
 mod policies;
 
@@ -34,12 +35,15 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// True if `path` belongs to the Gateway API.
 pub fn is_admin_path(cfg: &Config, path: &str) -> bool {
-    path == "/tyk"
-        || path.starts_with("/tyk/")
-        || path
-            .strip_prefix('/')
-            .and_then(|p| p.strip_suffix('/').or(Some(p)))
-            .is_some_and(|p| p == cfg.health_check_endpoint_name)
+    path == "/tyk" || path.starts_with("/tyk/") || is_health_path(cfg, path)
+}
+
+/// True for the health endpoint (`/hello`), which is also served on the gateway
+/// port when the Gateway API has its own port.
+pub fn is_health_path(cfg: &Config, path: &str) -> bool {
+    path.strip_prefix('/')
+        .map(|p| p.strip_suffix('/').unwrap_or(p))
+        .is_some_and(|p| p == cfg.health_check_endpoint_name)
 }
 
 /// The router is built once per process; the gateway reaches handlers as a request
@@ -52,6 +56,7 @@ fn router() -> Router {
                 .route("/tyk/reload", get(reload))
                 .route("/tyk/reload/group", get(reload))
                 .merge(apis::routes())
+                .merge(certs::routes())
                 .merge(keys::routes())
                 .merge(policies::routes())
                 .fallback(not_found)
@@ -63,14 +68,23 @@ fn router() -> Router {
 /// Serves one Gateway API request.
 pub async fn handle(
     gw: Arc<Gateway>,
+    conn: &crate::server::ConnInfo,
     mut req: http::Request<hyper::body::Incoming>,
 ) -> http::Response<GwBody> {
     let cfg = &gw.config;
     let path = req.uri().path().to_owned();
-    let hello = path.trim_matches('/') == cfg.health_check_endpoint_name;
+    let hello = is_health_path(cfg, &path);
     if hello {
         let resp = health(&gw, req.method()).await;
         return resp.map(GwBody::Axum);
+    }
+    // Gateway API mTLS (security.control_api_use_mutual_tls): the same validation as a
+    // static allow list, answered in the Gateway API's error shape.
+    if let Some(list) = &gw.snapshot().control_allow_list {
+        let now = crate::auth::now_unix();
+        if let Err(e) = list.check(conn.tls, conn.peer.as_deref(), now) {
+            return error(StatusCode::FORBIDDEN, e.message).map(GwBody::Axum);
+        }
     }
     if !authorised(cfg, req.headers().get("x-tyk-authorization")) {
         return error(

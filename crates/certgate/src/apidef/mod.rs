@@ -31,7 +31,7 @@
 //!   (the stored JSON is left as submitted); an empty path, or one containing whitespace or
 //!   control characters, is a validation error. Tyk would mount an empty listen path at the root
 //!   of the host, silently capturing every other API.
-//! - **`target_url`** must be an absolute `http`, `https` or `h2c` URL with a host, for every API
+//! - **`target_url`** must be an absolute `http` or `https` URL with a host, for every API
 //!   (service discovery, load balancing and `tyk://` looping are not supported).
 //! - **API ids** must be safe file names ([`validate_api_id`]); ids ending in `-oas` are refused
 //!   because Tyk's file loader skips `*-oas.json` when it looks for Classic files.
@@ -124,7 +124,7 @@ pub struct ApiSpec {
     pub listen_path: String,
     /// `proxy.strip_listen_path`.
     pub strip_listen_path: bool,
-    /// `proxy.target_url`: an absolute `http`, `https` or `h2c` URL.
+    /// `proxy.target_url`: an absolute `http` or `https` URL.
     pub target_url: String,
     /// `domain`: the custom domain (raw, even when disabled — TLS policy uses it anyway, §1.3).
     pub domain: String,
@@ -407,14 +407,14 @@ fn port_from(value: Option<i64>, field: &str) -> Result<u16, ApiDefError> {
 }
 
 fn validate_target_url(url: &str) -> Result<(), ApiDefError> {
-    const REASON: &str = "proxy.target_url must be an absolute http, https or h2c URL with a host";
+    const REASON: &str = "proxy.target_url must be an absolute http or https URL with a host";
     if url.is_empty() {
         return Err(invalid("proxy.target_url is required"));
     }
     let uri: http::Uri = url.parse().map_err(|_| invalid(REASON))?;
     let scheme_ok = uri
         .scheme_str()
-        .is_some_and(|s| ["http", "https", "h2c"].contains(&s.to_ascii_lowercase().as_str()));
+        .is_some_and(|s| ["http", "https"].contains(&s.to_ascii_lowercase().as_str()));
     let host_ok = uri.host().is_some_and(|h| !h.is_empty());
     if scheme_ok && host_ok {
         Ok(())

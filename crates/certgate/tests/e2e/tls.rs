@@ -70,16 +70,17 @@ async fn client_certificate_is_requested_only_for_certificate_auth_hosts() {
         .start()
         .await;
     let snap = gw.gateway().snapshot();
-    use certgate::tls::ClientAuthMode;
-    assert_eq!(
-        snap.client_auth.mode(Some("api.example")),
-        ClientAuthMode::Request
-    );
-    assert_eq!(
-        snap.client_auth.mode(Some("localhost")),
-        ClientAuthMode::None
-    );
-    assert_eq!(snap.client_auth.mode(None), ClientAuthMode::None);
+    use certgate::tls::HandshakeAuth;
+    let t = &snap.client_auth;
+    assert!(matches!(
+        t.decide(Some("api.example")).auth,
+        HandshakeAuth::Request
+    ));
+    assert!(matches!(
+        t.decide(Some("localhost")).auth,
+        HandshakeAuth::None
+    ));
+    assert!(matches!(t.decide(None).auth, HandshakeAuth::None));
     // A real handshake with a client certificate succeeds on both hosts.
     for sni in ["api.example", "localhost"] {
         let cfg = tls_client_config(Some(&pki().client), &[]);

@@ -1,7 +1,8 @@
 //! Authentication and the post-auth checks of the request pipeline.
 //!
-//! Phases, in Tyk's order (§1.5): AuthKey (token, §1.7 step B) → KeyExpired (§1.9) →
-//! AccessRightsCheck (§1.9). Keyless APIs skip all three. Every refusal is a
+//! Phases, in Tyk's order (§1.5): CertificateCheckMW (static allow list, [`allowlist`])
+//! → AuthKey (token, §1.7 step B, or certificate, steps C–E) → KeyExpired (§1.9) →
+//! AccessRightsCheck (§1.9). Keyless APIs skip all but the first. Every refusal is a
 //! [`ProxyError`] carrying Tyk's status and message.
 
 use std::sync::Arc;
@@ -9,11 +10,17 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::StatusCode;
 
+pub mod allowlist;
+mod certificate;
+
 use crate::apidef::{ApiSpec, AuthTokenConfig};
+use crate::certs::CertManager;
 use crate::config::Config;
 use crate::errors::{msg, ProxyError};
+use crate::gateway::LoadedApi;
 use crate::session::SessionState;
 use crate::store::Store;
+use crate::tls::PeerCert;
 use crate::tokens;
 
 /// The prefix of session keys in the store.
@@ -24,6 +31,8 @@ pub const SESSION_PREFIX: &str = "apikey-";
 pub struct Authenticated {
     /// The key name (token) the session was found under.
     pub key: String,
+    /// The store key of the session (`apikey-…`).
+    pub store_key: String,
     /// The session.
     pub session: Arc<SessionState>,
 }
@@ -47,8 +56,8 @@ pub fn extract_token(auth: &AuthTokenConfig, parts: &Parts) -> String {
     };
     let mut token = String::new();
     if !auth.disable_header {
-        if let Some(v) = parts.headers.get(header_name).and_then(|v| v.to_str().ok()) {
-            token = v.to_owned();
+        if let Some(v) = parts.headers.get(header_name) {
+            token = String::from_utf8_lossy(v.as_bytes()).into_owned();
         }
     }
     if auth.use_param {
@@ -128,32 +137,47 @@ pub async fn lookup_session(
     if key.len() < cfg.min_token_length {
         return Ok(None);
     }
-    let candidates: Vec<String> = if tokens::token_org(key) == org && !org.is_empty() {
+    let candidates: Vec<String> = if tokens::token_org(key) == org {
         vec![key.to_owned()]
     } else {
-        let mut c = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
-        c.push(tokens::generate_token(org, key, &cfg.hash_key_function));
-        c.push(key.to_owned());
-        for alg in &cfg.hash_key_function_fallback {
-            c.push(tokens::generate_token(org, key, alg));
-        }
-        c.dedup();
-        c
+        derived_candidates(cfg, org, key)
     };
+    lookup_candidates(cfg, store, candidates).await
+}
+
+/// `generateToken(org, key)`, the key itself, then `generateToken` with each fallback
+/// hash function, without duplicates.
+fn derived_candidates(cfg: &Config, org: &str, key: &str) -> Vec<String> {
+    let mut c = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
+    c.push(tokens::generate_token(org, key, &cfg.hash_key_function));
+    c.push(key.to_owned());
+    for alg in &cfg.hash_key_function_fallback {
+        c.push(tokens::generate_token(org, key, alg));
+    }
+    let mut seen = std::collections::HashSet::new();
+    c.retain(|t| seen.insert(t.clone()));
+    c
+}
+
+/// Reads the sessions stored under `candidates` in one round trip; the first one
+/// present and valid wins.
+async fn lookup_candidates(
+    cfg: &Config,
+    store: &Store,
+    candidates: Vec<String>,
+) -> Result<Option<Authenticated>, ProxyError> {
     let store_keys: Vec<String> = candidates
         .iter()
         .map(|t| session_store_key(cfg, t))
         .collect();
-    let found = store.get_many(&store_keys).await.map_err(|e| {
-        tracing::error!(error = %e, "session lookup failed");
-        ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
-    })?;
-    for (token, value) in candidates.into_iter().zip(found) {
+    let found = store.get_many(&store_keys).await.map_err(store_failure)?;
+    for ((token, store_key), value) in candidates.into_iter().zip(store_keys).zip(found) {
         let Some(json) = value else { continue };
         match SessionState::from_json(json.as_bytes()) {
             Ok(s) => {
                 return Ok(Some(Authenticated {
                     key: token,
+                    store_key,
                     session: Arc::new(s),
                 }))
             }
@@ -166,32 +190,64 @@ pub async fn lookup_session(
     Ok(None)
 }
 
-/// AuthKey for token APIs (§1.7 step B) followed by KeyExpired and AccessRightsCheck.
-/// Keyless APIs return `Ok(None)`.
+pub(crate) fn store_failure(e: crate::store::StoreError) -> ProxyError {
+    tracing::error!(error = %e, "store unavailable on the request path");
+    ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
+}
+
+/// What the request path knows about the connection and the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCtx<'a> {
+    /// Configuration.
+    pub cfg: &'a Config,
+    /// Storage.
+    pub store: &'a Store,
+    /// Certificate store.
+    pub certs: &'a CertManager,
+    /// True on a TLS connection.
+    pub tls: bool,
+    /// The client certificate of the connection.
+    pub peer: Option<&'a PeerCert>,
+}
+
+/// The request phases before forwarding (§1.5): CertificateCheckMW (static allow
+/// list, also for keyless APIs) → AuthKey (token or certificate) → KeyExpired →
+/// AccessRightsCheck. Keyless APIs return `Ok(None)`.
 pub async fn authenticate(
-    cfg: &Config,
-    store: &Store,
-    spec: &ApiSpec,
+    ctx: &RequestCtx<'_>,
+    api: &LoadedApi,
     parts: &Parts,
 ) -> Result<Option<Authenticated>, ProxyError> {
+    let spec = api.spec();
+    let now = now_unix();
+    if let Some(list) = &api.allow_list {
+        list.check(ctx.tls, ctx.peer, now)?;
+    }
     if spec.use_keyless {
         return Ok(None);
     }
-    if !spec.runs_auth_key() {
-        // An authentication method certgate does not implement: refuse (fail closed).
+    if !spec.runs_auth_key() || !spec.other_auth_methods.is_empty() {
+        // An authentication method certgate does not implement (alone or chained with
+        // tokens): refuse rather than check only part of it (fail closed).
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
     }
     let token = extract_token(&spec.auth, parts);
-    if token.is_empty() {
-        return Err(ProxyError::new(
-            StatusCode::UNAUTHORIZED,
-            msg::AUTH_FIELD_MISSING,
-        ));
-    }
-    let Some(found) = lookup_session(cfg, store, &spec.org_id, &token).await? else {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    let found = if spec.auth.use_certificate {
+        certificate::authenticate(ctx, spec, &token, now).await?
+    } else {
+        if token.is_empty() {
+            return Err(ProxyError::new(
+                StatusCode::UNAUTHORIZED,
+                msg::AUTH_FIELD_MISSING,
+            ));
+        }
+        let Some(found) = lookup_session(ctx.cfg, ctx.store, &spec.org_id, &token).await? else {
+            return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+        };
+        certificate::check_binding(ctx, spec, &found.session, now)?;
+        found
     };
-    post_auth_checks(spec, &found.session, now_unix())?;
+    post_auth_checks(spec, &found.session, now)?;
     Ok(Some(found))
 }
 
@@ -205,6 +261,20 @@ pub fn post_auth_checks(spec: &ApiSpec, s: &SessionState, now: i64) -> Result<()
     }
     if !s.access_rights.is_empty() && !s.access_rights.contains_key(&spec.api_id) {
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    }
+    // Policies and per-URL rights are not applied yet: a session that relies on them
+    // is refused rather than given more than it was meant to have (fail closed).
+    if !s.apply_policies.is_empty() || !s.apply_policy_id.is_empty() {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    }
+    if s.access_rights
+        .get(&spec.api_id)
+        .is_some_and(|ar| !ar.allowed_urls.is_empty())
+    {
+        return Err(ProxyError::new(
+            StatusCode::FORBIDDEN,
+            msg::RESOURCE_DISALLOWED,
+        ));
     }
     Ok(())
 }

@@ -27,6 +27,10 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 
 use crate::config::{Config, TLS12, TLS13};
 
+pub mod policy;
+
+pub use policy::{ClientAuthTable, Decision, HandshakeAuth};
+
 /// Why TLS settings could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -54,15 +58,6 @@ pub fn provider() -> Arc<CryptoProvider> {
     PROVIDER
         .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .clone()
-}
-
-/// Whether and how the handshake asks for a client certificate (Go's `ClientAuth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ClientAuthMode {
-    /// Do not ask.
-    None,
-    /// Ask; accept any certificate (or none); the request path decides.
-    Request,
 }
 
 /// Facts about the client certificate, computed once when the handshake completes and
@@ -252,6 +247,18 @@ pub fn certified_key_from_pem(
     Ok((Arc::new(ck), names))
 }
 
+/// A server certificate from the certificate store (it must hold a private key).
+pub fn certified_key_from_stored(
+    stored: &crate::certs::StoredCert,
+) -> Option<(Arc<CertifiedKey>, Vec<String>)> {
+    let key = stored.private_key.as_ref()?.clone_key();
+    let signing = provider().key_provider.load_private_key(key).ok()?;
+    let ck = CertifiedKey::new(stored.chain.clone(), signing);
+    ck.keys_match().ok()?;
+    let names = leaf_names(ck.cert.first()?);
+    Some((Arc::new(ck), names))
+}
+
 fn leaf_names(leaf: &CertificateDer<'_>) -> Vec<String> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
         return Vec::new();
@@ -272,11 +279,20 @@ fn leaf_names(leaf: &CertificateDer<'_>) -> Vec<String> {
 }
 
 /// Everything the listener needs for handshakes, rebuilt with each snapshot.
-#[derive(Debug)]
 pub struct TlsSettings {
     certs: Arc<CertStore>,
+    provider: Arc<CryptoProvider>,
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    alpn: Vec<Vec<u8>>,
+    session_storage: Arc<dyn rustls::server::StoresServerSessions>,
     no_client_auth: Arc<ServerConfig>,
     request_client_cert: Arc<ServerConfig>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings").finish_non_exhaustive()
+    }
 }
 
 impl TlsSettings {
@@ -296,49 +312,163 @@ impl TlsSettings {
         .filter(|(n, _)| *n >= opts.min_version && *n <= opts.max_version)
         .map(|(_, v)| v)
         .collect();
-        let provider = filtered_provider(&opts.ssl_ciphers);
-        let certs = Arc::new(certs);
         let alpn: Vec<Vec<u8>> = if opts.enable_http2 {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
             vec![b"http/1.1".to_vec()]
         };
-        let make =
-            |verifier: Option<Arc<dyn ClientCertVerifier>>| -> Result<Arc<ServerConfig>, TlsError> {
-                let builder = ServerConfig::builder_with_provider(provider.clone())
-                    .with_protocol_versions(&versions)
-                    .map_err(|e| TlsError::Rustls(e.to_string()))?;
-                let builder = match verifier {
-                    Some(v) => builder.with_client_cert_verifier(v),
-                    None => builder.with_no_client_auth(),
-                };
-                let mut sc = builder.with_cert_resolver(certs.clone());
-                sc.alpn_protocols = alpn.clone();
-                sc.session_storage = session_storage.clone();
-                sc.ignore_client_order = false;
-                Ok(Arc::new(sc))
-            };
+        let provider = filtered_provider(&opts.ssl_ciphers);
+        let mut s = Self {
+            certs: Arc::new(certs),
+            request_client_cert: placeholder(),
+            no_client_auth: placeholder(),
+            provider,
+            versions,
+            alpn,
+            session_storage,
+        };
+        s.no_client_auth = s.make(None)?;
         let request: Arc<dyn ClientCertVerifier> = Arc::new(RequestAnyClientCert {
-            provider: provider.clone(),
+            provider: s.provider.clone(),
         });
-        Ok(Self {
-            no_client_auth: make(None)?,
-            request_client_cert: make(Some(request))?,
-            certs,
-        })
+        s.request_client_cert = s.make(Some(request))?;
+        Ok(s)
     }
 
-    /// The server config for a handshake in `mode`.
-    pub fn server_config(&self, mode: ClientAuthMode) -> Arc<ServerConfig> {
-        match mode {
-            ClientAuthMode::None => self.no_client_auth.clone(),
-            ClientAuthMode::Request => self.request_client_cert.clone(),
+    fn make(
+        &self,
+        verifier: Option<Arc<dyn ClientCertVerifier>>,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        let builder = match verifier {
+            Some(v) => builder.with_client_cert_verifier(v),
+            None => builder.with_no_client_auth(),
+        };
+        let mut sc = builder.with_cert_resolver(self.certs.clone());
+        sc.alpn_protocols = self.alpn.clone();
+        sc.session_storage = self.session_storage.clone();
+        Ok(Arc::new(sc))
+    }
+
+    /// A config that requires a client certificate chaining to `pool` (a self-signed
+    /// allow-listed certificate is its own anchor), with clientAuth usage. An empty
+    /// pool refuses every certificate. With `skip_hints` the CertificateRequest
+    /// announces no CA names.
+    pub fn require_config(
+        &self,
+        pool: &[CertificateDer<'static>],
+        skip_hints: bool,
+    ) -> Arc<ServerConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in pool {
+            let _ = roots.add(c.clone());
+        }
+        let verifier: Arc<dyn ClientCertVerifier> = if roots.is_empty() {
+            Arc::new(RefuseAll)
+        } else {
+            let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                self.provider.clone(),
+            );
+            if skip_hints {
+                b = b.clear_root_hint_subjects();
+            }
+            match b.build() {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "client CA pool unusable; refusing all certificates");
+                    Arc::new(RefuseAll)
+                }
+            }
+        };
+        // Building cannot fail once the defaults built (same provider and versions).
+        self.make(Some(verifier))
+            .unwrap_or_else(|_| self.no_client_auth.clone())
+    }
+
+    /// The server config for a handshake decision.
+    pub fn server_config(&self, auth: &HandshakeAuth) -> Arc<ServerConfig> {
+        match auth {
+            HandshakeAuth::None => self.no_client_auth.clone(),
+            HandshakeAuth::Request => self.request_client_cert.clone(),
+            HandshakeAuth::Require(c) => c.clone(),
         }
     }
 
     /// True if a handshake for `sni` would find a server certificate.
     pub fn has_certificate_for(&self, sni: Option<&str>) -> bool {
         self.certs.lookup(sni).is_some()
+    }
+}
+
+/// A stand-in config used only while [`TlsSettings::build`] fills in the real ones.
+fn placeholder() -> Arc<ServerConfig> {
+    Arc::new(
+        ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            // Invariant: aws-lc-rs implements every default protocol version.
+            .expect("aws-lc-rs supports the default TLS versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(CertStore::default())),
+    )
+}
+
+/// Requires a client certificate and accepts none (an empty allow list).
+#[derive(Debug)]
+struct RefuseAll;
+
+impl ClientCertVerifier for RefuseAll {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General(
+            "no client certificate is accepted".into(),
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General(
+            "no client certificate is accepted".into(),
+        ))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -351,16 +481,20 @@ fn filtered_provider(names: &[String]) -> Arc<CryptoProvider> {
         return base;
     }
     let wanted: Vec<String> = names.iter().map(|n| n.to_ascii_uppercase()).collect();
+    // Go applies the list to TLS 1.2 only; TLS 1.3 suites always stay.
     let suites: Vec<_> = base
         .cipher_suites
         .iter()
         .filter(|s| {
             let name = format!("{:?}", s.suite());
-            wanted.contains(&name)
+            s.version() == &rustls::version::TLS13 || wanted.contains(&name)
         })
         .copied()
         .collect();
-    if suites.is_empty() {
+    if !suites
+        .iter()
+        .any(|s| s.version() == &rustls::version::TLS12)
+    {
         return base;
     }
     let mut p = (*base).clone();

@@ -1,0 +1,217 @@
+//! Certificate Authentication (Tyk's AuthKey steps C–E, §1.7): the client certificate
+//! alone is the credential.
+//!
+//! The connection already computed the certificate's SHA-256 and NotAfter; here they
+//! become `certHash = <API org> + hex(sha256)`, the session is read under
+//! `generateToken(org, certHash)` (then the raw hash, then the fallback hash
+//! functions, in one round trip), and the certificate store must still hold
+//! `cert-raw-<certHash>` (uncached), so deleting the key or the certificate revokes at
+//! once.
+//!
+//! Deliberate differences from Tyk (docs/compatibility.md): a token alone never
+//! authenticates unless `allow_unsafe_dynamic_mtls_token` is on — on plain HTTP too —
+//! and legacy mode never rewrites another session's `certificate`.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::{lookup_candidates, lookup_session, store_failure, Authenticated, RequestCtx};
+use crate::apidef::ApiSpec;
+use crate::errors::{msg, ProxyError};
+use crate::session::SessionState;
+use crate::store::Ttl;
+use crate::tokens;
+
+fn err(status: StatusCode, m: &str) -> ProxyError {
+    ProxyError::new(status, m)
+}
+
+/// `<API org> + hex(sha256(leaf))` (§2.2).
+pub fn cert_hash(org: &str, sha256_hex: &str) -> String {
+    let mut h = String::with_capacity(org.len() + sha256_hex.len());
+    h.push_str(org);
+    h.push_str(sha256_hex);
+    h
+}
+
+/// The session bound to a certificate: `generateToken(org, certHash)`, the raw hash,
+/// then `generateToken` with each fallback hash function.
+async fn lookup_by_certificate(
+    ctx: &RequestCtx<'_>,
+    org: &str,
+    hash: &str,
+) -> Result<Option<Authenticated>, ProxyError> {
+    let cfg = ctx.cfg;
+    let mut candidates = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
+    candidates.push(tokens::generate_token(org, hash, &cfg.hash_key_function));
+    candidates.push(hash.to_owned());
+    for alg in &cfg.hash_key_function_fallback {
+        candidates.push(tokens::generate_token(org, hash, alg));
+    }
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|t| seen.insert(t.clone()));
+    lookup_candidates(cfg, ctx.store, candidates).await
+}
+
+async fn in_store(ctx: &RequestCtx<'_>, id: &str) -> Result<bool, ProxyError> {
+    ctx.certs.exists(id).await.map_err(|e| {
+        tracing::error!(error = %e, "certificate store unavailable on the request path");
+        ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
+    })
+}
+
+/// AuthKey for an API with `use_certificate`.
+pub(super) async fn authenticate(
+    ctx: &RequestCtx<'_>,
+    spec: &ApiSpec,
+    token: &str,
+    now: i64,
+) -> Result<Authenticated, ProxyError> {
+    let unsafe_mode = ctx.cfg.security.allow_unsafe_dynamic_mtls_token;
+    let peer = if ctx.tls { ctx.peer } else { None };
+    // Step C1: an expired certificate is refused before anything else.
+    let hash = match peer {
+        Some(p) if now > p.not_after => {
+            return Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
+        }
+        Some(p) => Some(cert_hash(&spec.org_id, &p.sha256_hex)),
+        None => None,
+    };
+
+    let (found, by_certificate) = if !unsafe_mode {
+        // Secure default: the certificate is the only credential; any token is ignored.
+        let Some(hash) = hash.as_deref() else {
+            return Err(err(StatusCode::UNAUTHORIZED, msg::CERT_REQUIRED));
+        };
+        match lookup_by_certificate(ctx, &spec.org_id, hash).await? {
+            Some(f) => (f, true),
+            None => return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED)),
+        }
+    } else {
+        // Legacy dynamic mTLS: a certificate, if sent, must have a session; a token,
+        // if sent, then decides the session.
+        let by_cert = match hash.as_deref() {
+            Some(h) => match lookup_by_certificate(ctx, &spec.org_id, h).await? {
+                Some(f) => Some(f),
+                None => return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED)),
+            },
+            None => None,
+        };
+        if !token.is_empty() {
+            match lookup_session(ctx.cfg, ctx.store, &spec.org_id, token).await? {
+                Some(f) => {
+                    let same = by_cert.as_ref().is_some_and(|c| c.store_key == f.store_key);
+                    (f, same)
+                }
+                None => return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED)),
+            }
+        } else if let Some(c) = by_cert {
+            (c, true)
+        } else {
+            // Neither certificate nor token: Tyk's placeholder session is inactive.
+            return Err(err(StatusCode::FORBIDDEN, msg::KEY_INACTIVE));
+        }
+    };
+
+    // Step E: certificate validation.
+    let binding = binding_mode(spec, &found.session);
+    match hash.as_deref() {
+        Some(h) if binding => {
+            if !found
+                .session
+                .mtls_static_certificate_bindings
+                .iter()
+                .any(|b| b == h)
+            {
+                return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
+            }
+            Ok(found)
+        }
+        Some(h) => {
+            let mut found = found;
+            if found.session.certificate != h {
+                if !by_certificate {
+                    // Another session's binding is never rewritten (legacy mode): a
+                    // token bound to a different certificate is refused.
+                    if !found.session.certificate.is_empty() {
+                        return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
+                    }
+                } else {
+                    found = rebind(ctx, found, h).await?;
+                }
+            }
+            if !in_store(ctx, h).await? {
+                return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED));
+            }
+            Ok(found)
+        }
+        None => {
+            let bound = &found.session.certificate;
+            if !bound.is_empty() && !in_store(ctx, bound).await? {
+                return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED));
+            }
+            Ok(found)
+        }
+    }
+}
+
+fn binding_mode(spec: &ApiSpec, s: &SessionState) -> bool {
+    spec.use_mutual_tls_auth && !s.mtls_static_certificate_bindings.is_empty()
+}
+
+/// The session found under this certificate's own token names another certificate
+/// (e.g. edited by hand): point it back at the certificate it is stored under, only
+/// if it still exists (Tyk's `SET … XX`), keeping its TTL.
+async fn rebind(
+    ctx: &RequestCtx<'_>,
+    found: Authenticated,
+    hash: &str,
+) -> Result<Authenticated, ProxyError> {
+    let mut s = (*found.session).clone();
+    s.certificate = hash.to_owned();
+    let json = String::from_utf8(s.to_json()).unwrap_or_default();
+    let ttl = match ctx
+        .store
+        .ttl(&found.store_key)
+        .await
+        .map_err(store_failure)?
+    {
+        Ttl::Expires(d) => Some(d),
+        Ttl::Persistent | Ttl::Missing => None,
+    };
+    ctx.store
+        .set_xx(&found.store_key, &json, ttl)
+        .await
+        .map_err(store_failure)?;
+    Ok(Authenticated {
+        session: Arc::new(s),
+        ..found
+    })
+}
+
+/// Certificate–token binding for token APIs (§1.11): a session with
+/// `mtls_static_certificate_bindings` on an API with a static allow list only works
+/// together with one of its bound certificates.
+pub(super) fn check_binding(
+    ctx: &RequestCtx<'_>,
+    spec: &ApiSpec,
+    s: &SessionState,
+    now: i64,
+) -> Result<(), ProxyError> {
+    if !binding_mode(spec, s) {
+        return Ok(());
+    }
+    let Some(p) = ctx.peer.filter(|_| ctx.tls) else {
+        return Err(err(StatusCode::FORBIDDEN, msg::CLIENT_TLS_REQUIRED));
+    };
+    if now > p.not_after {
+        return Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
+    }
+    let h = cert_hash(&spec.org_id, &p.sha256_hex);
+    if s.mtls_static_certificate_bindings.contains(&h) {
+        Ok(())
+    } else {
+        Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED))
+    }
+}
