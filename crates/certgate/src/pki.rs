@@ -76,15 +76,16 @@ impl Ca {
         })
     }
 
-    fn issue(
+    #[allow(clippy::too_many_arguments)]
+    fn issue_with(
         &self,
+        key: KeyPair,
         cn: &str,
         sans: Vec<String>,
         eku: ExtendedKeyUsagePurpose,
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> PkiResult<Issued> {
-        let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(sans)?;
         params.distinguished_name = dn(cn);
         params.extended_key_usages = vec![eku];
@@ -98,6 +99,30 @@ impl Ca {
             key_pem: key.serialize_pem(),
             der: cert.der().to_vec(),
         })
+    }
+
+    fn issue(
+        &self,
+        cn: &str,
+        sans: Vec<String>,
+        eku: ExtendedKeyUsagePurpose,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> PkiResult<Issued> {
+        self.issue_with(KeyPair::generate()?, cn, sans, eku, not_before, not_after)
+    }
+
+    /// A client certificate with an RSA-2048 key, valid for a year.
+    pub fn client_rsa(&self, cn: &str) -> PkiResult<Issued> {
+        let now = OffsetDateTime::now_utc();
+        self.issue_with(
+            KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?,
+            cn,
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            now - Duration::days(1),
+            now + Duration::days(365),
+        )
     }
 
     /// A server certificate for `names` (DNS names or IP literals), valid for a year.
@@ -133,4 +158,25 @@ impl Ca {
             not_after,
         )
     }
+}
+
+/// A self-signed client certificate (not issued by any CA), valid from `not_before`
+/// to `not_after`.
+pub fn self_signed_client(
+    cn: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> PkiResult<Issued> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = dn(cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let cert = params.self_signed(&key)?;
+    Ok(Issued {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    })
 }

@@ -369,3 +369,99 @@ where
 pub fn write(path: &Path, v: &Value) {
     std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
 }
+
+// === certificate-auth helpers ===
+
+/// `POST /tyk/certs?org_id=<org>` with a PEM body; (status, JSON body).
+#[allow(dead_code)]
+pub async fn upload_cert(gw: &Gw, pem: &str, org: &str) -> (u16, Value) {
+    let r = admin(gw)
+        .post(gw.url(&format!("/tyk/certs?org_id={org}")))
+        .header("x-tyk-authorization", SECRET)
+        .body(pem.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, json_of(r).await)
+}
+
+/// Uploads `cert` (PEM, no key) under `org` and returns its ID.
+#[allow(dead_code)]
+pub async fn upload(gw: &Gw, cert: &Issued, org: &str) -> String {
+    let (status, v) = upload_cert(gw, &cert.cert_pem, org).await;
+    assert_eq!(status, 200, "upload failed: {v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// `POST /tyk/keys/create`; (status, JSON body).
+#[allow(dead_code)]
+pub async fn create_key_raw(gw: &Gw, body: &Value) -> (u16, Value) {
+    let r = admin(gw)
+        .post(gw.url("/tyk/keys/create"))
+        .header("x-tyk-authorization", SECRET)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, json_of(r).await)
+}
+
+/// A session with access to `api` (org `default`), optionally bound to `certificate`.
+#[allow(dead_code)]
+pub fn session(api: &str, certificate: Option<&str>) -> Value {
+    let mut s = json!({
+        "org_id": "default",
+        "access_rights": {api: {"api_id": api, "api_name": api, "versions": ["Default"]}}
+    });
+    if let Some(c) = certificate {
+        s["certificate"] = json!(c);
+    }
+    s
+}
+
+/// A Classic API with Certificate Authentication.
+#[allow(dead_code)]
+pub fn cert_api(id: &str, listen_path: &str, target: &str) -> Value {
+    let mut v = classic_api(id, listen_path, target);
+    v["use_keyless"] = json!(false);
+    v["base_identity_provided_by"] = json!("auth_token");
+    v["auth_configs"] =
+        json!({"authToken": {"use_certificate": true, "auth_header_name": "Authorization"}});
+    v
+}
+
+/// A client config presenting `chain` (leaf first) with the leaf's key.
+#[allow(dead_code)]
+pub fn tls_client_config_chain(chain: &[&Issued], alpn: &[&[u8]]) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    let certs = chain
+        .iter()
+        .map(|c| rustls::pki_types::CertificateDer::from(c.der.clone()))
+        .collect();
+    let key =
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(chain[0].key_pem.as_bytes()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(certgate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(root_store())
+        .with_client_auth_cert(certs, key)
+        .unwrap();
+    cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    cfg
+}
+
+/// A reqwest client using a preconfigured rustls config.
+#[allow(dead_code)]
+pub fn client_with(gw: &Gw, cfg: rustls::ClientConfig) -> reqwest::Client {
+    reqwest::Client::builder()
+        .resolve("localhost", gw.addr)
+        .resolve("api.example", gw.addr)
+        .resolve("other.example", gw.addr)
+        .timeout(Duration::from_secs(20))
+        .http1_only()
+        .use_preconfigured_tls(cfg)
+        .build()
+        .unwrap()
+}
