@@ -1,0 +1,5 @@
+//! Certificate Authentication scenarios from Tyk's own tests (S-numbers of
+//! `shared/spec/tyk-certificate-auth.md` §9), over real TLS.
+
+#[path = "../e2e/support.rs"]
+mod support;
