@@ -80,7 +80,7 @@ async fn list(Extension(gw): Gw, Query(q): Query<CertQuery>) -> Result<Response,
     if q.mode.as_deref() == Some("detailed") {
         let mut out: Vec<Value> = Vec::with_capacity(ids.len());
         for id in &ids {
-            if let Ok(Some(c)) = gw.certs.get(id).await {
+            if let Some(c) = lookup(&gw, id).await? {
                 out.push(c.basics_json());
             }
         }
@@ -94,10 +94,23 @@ async fn list(Extension(gw): Gw, Query(q): Query<CertQuery>) -> Result<Response,
     Ok(json_response(StatusCode::OK, &json!({ "certs": certs })))
 }
 
+/// A stored certificate, or None when it is absent or no longer parses (Tyk's `List`
+/// answers nil for both; the parse failure is logged).
+async fn lookup(gw: &Gateway, id: &str) -> Result<Option<crate::certs::StoredCert>, ApiError> {
+    match gw.certs.get(id).await {
+        Ok(c) => Ok(c),
+        Err(e) if e.is_client_error() => {
+            tracing::error!(id, error = %e, "stored certificate cannot be parsed");
+            Ok(None)
+        }
+        Err(e) => Err(cert_error(e)),
+    }
+}
+
 async fn read(Extension(gw): Gw, Path(ids): Path<String>) -> Result<Response, ApiError> {
     let ids: Vec<&str> = ids.split(',').filter(|s| !s.is_empty()).collect();
     if ids.len() == 1 {
-        return match gw.certs.get(ids[0]).await.map_err(cert_error)? {
+        return match lookup(&gw, ids[0]).await? {
             Some(c) => Ok(json_response(StatusCode::OK, &c.meta_json())),
             None => Err(ApiError::not_found(
                 "Certificate with given SHA256 fingerprint not found",
@@ -106,7 +119,7 @@ async fn read(Extension(gw): Gw, Path(ids): Path<String>) -> Result<Response, Ap
     }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        out.push(match gw.certs.get(id).await.map_err(cert_error)? {
+        out.push(match lookup(&gw, id).await? {
             Some(c) => c.meta_json(),
             None => Value::Null,
         });
