@@ -242,7 +242,8 @@ impl CertManager {
     /// Whether `id` is in the store (uncached). Certificate authentication calls this on every
     /// request, which makes deleting a certificate an immediate revocation.
     pub async fn exists(&self, id: &str) -> Result<bool, CertError> {
-        Ok(self.store.exists(&raw_key(id)).await?)
+        // A GET, not EXISTS: a non-string value is "absent", as Tyk's GET error is.
+        Ok(self.get_raw(id).await?.is_some())
     }
 
     /// The parsed entry `id` (private key decrypted, in memory only); `None` if absent.

@@ -421,15 +421,6 @@ impl Config {
                 "must not be empty: an empty secret would open the Gateway API to anyone",
             );
         }
-        if self.http_server_options.use_ssl
-            && self.http_server_options.certificates.is_empty()
-            && self.http_server_options.ssl_certificates.is_empty()
-        {
-            r.fail(
-                "http_server_options.use_ssl",
-                "is true but no server certificate is configured (http_server_options.certificates or ssl_certificates)",
-            );
-        }
     }
 
     /// The address the gateway listener binds.

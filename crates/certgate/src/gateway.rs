@@ -379,6 +379,11 @@ async fn build_tls(
             ),
         }
     }
+    if server.is_empty() {
+        tracing::warn!(
+            "use_ssl is on but no server certificate is available; handshakes are refused with unrecognized_name"
+        );
+    }
     TlsSettings::build(config, server, session_storage)
 }
 

@@ -108,9 +108,13 @@ pub(super) async fn authenticate(
             }
         } else if let Some(c) = by_cert {
             (c, true)
-        } else {
-            // Neither certificate nor token: Tyk's placeholder session is inactive.
+        } else if ctx.tls {
+            // Neither certificate nor token over TLS: Tyk's placeholder session is
+            // inactive.
             return Err(err(StatusCode::FORBIDDEN, msg::KEY_INACTIVE));
+        } else {
+            // Plain HTTP (step D): the empty token is not found.
+            return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED));
         }
     };
 

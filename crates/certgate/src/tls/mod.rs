@@ -376,7 +376,11 @@ impl TlsSettings {
                 b = b.clear_root_hint_subjects();
             }
             match b.build() {
-                Ok(v) => v,
+                Ok(v) => Arc::new(PoolVerifier {
+                    exact: pool.iter().map(|c| c.as_ref().to_vec()).collect(),
+                    chain: v,
+                    provider: self.provider.clone(),
+                }),
                 Err(e) => {
                     tracing::error!(error = %e, "client CA pool unusable; refusing all certificates");
                     Arc::new(RefuseAll)
@@ -413,6 +417,93 @@ fn placeholder() -> Arc<ServerConfig> {
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(CertStore::default())),
     )
+}
+
+/// Go's `RequireAndVerifyClientCert` over a pool: a leaf that *is* a pool entry (an
+/// allow-listed certificate, CA-issued or self-signed) is accepted while valid; any
+/// other leaf must chain to a pool entry with clientAuth usage.
+#[derive(Debug)]
+struct PoolVerifier {
+    exact: std::collections::HashSet<Vec<u8>>,
+    chain: Arc<dyn ClientCertVerifier>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for PoolVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if self.exact.contains(end_entity.as_ref()) {
+            let (_, cert) =
+                x509_parser::parse_x509_certificate(end_entity.as_ref()).map_err(|_| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+                })?;
+            let t = now.as_secs() as i64;
+            let v = cert.validity();
+            if t > v.not_after.timestamp() {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired,
+                ));
+            }
+            if t < v.not_before.timestamp() {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidYet,
+                ));
+            }
+            return Ok(ClientCertVerified::assertion());
+        }
+        self.chain
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// Requires a client certificate and accepts none (an empty allow list).

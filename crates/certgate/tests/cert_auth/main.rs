@@ -1,5 +1,16 @@
 //! Certificate Authentication scenarios from Tyk's own tests (S-numbers of
 //! `shared/spec/tyk-certificate-auth.md` §9), over real TLS.
 
+// Not every harness helper is used by this binary.
+#[allow(dead_code)]
 #[path = "../e2e/support.rs"]
 mod support;
+
+mod binding;
+mod combined;
+mod common;
+mod domains;
+mod dynamic;
+mod keys_api;
+mod matrix;
+mod revocation;

@@ -119,7 +119,7 @@ async fn invalid_config_lists_every_problem_and_exits_before_listening() {
     let dir = tempfile::tempdir().unwrap();
     write(
         &dir.path().join("tyk.conf"),
-        &json!({"listen_port": "eighty", "http_server_options": {"use_ssl": true, "min_version": 1}, "storage": {"type": "mongo"}}),
+        &json!({"listen_port": "eighty", "http_server_options": {"use_ssl": "yes", "min_version": 1}, "storage": {"type": "mongo"}}),
     );
     let out = Command::new(BIN)
         .args(["--conf", "tyk.conf"])
