@@ -61,6 +61,9 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
     let config = Arc::new(config);
     let store = open_store(&config).await?;
     let gw = Gateway::new(config.clone(), store).await?;
+    if !config.suppress_redis_signal_reload {
+        tokio::spawn(gw.clone().listen());
+    }
     let bind = |addr: String| async move {
         server::bind(&addr)
             .await

@@ -222,6 +222,21 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Grace period for in-flight requests on shutdown.
     pub graceful_shutdown_timeout: Duration,
+    /// Local session/certificate cache (`local_session_cache`).
+    pub local_cache: LocalCacheConfig,
+    /// Accept unsigned cluster notifications (`allow_insecure_configs`).
+    pub allow_insecure_configs: bool,
+    /// Do not listen to cluster notifications (`suppress_redis_signal_reload`).
+    pub suppress_redis_signal_reload: bool,
+}
+
+/// `local_session_cache`.
+#[derive(Debug, Clone)]
+pub struct LocalCacheConfig {
+    /// No local caching: every request reads the store.
+    pub disabled: bool,
+    /// How long a cached session or certificate answer is used (default 10 s).
+    pub timeout: Duration,
 }
 
 impl Config {
@@ -391,6 +406,17 @@ impl Config {
             proxy_default_timeout,
             storage,
             graceful_shutdown_timeout: Duration::from_secs(grace.clamp(1, 3600)),
+            local_cache: LocalCacheConfig {
+                disabled: r.bool("local_session_cache.disable_cached_session_state", false),
+                timeout: Duration::from_secs(
+                    match r.u64("local_session_cache.cached_session_timeout", 10) {
+                        0 => 10,
+                        n => n.min(86_400),
+                    },
+                ),
+            },
+            allow_insecure_configs: r.bool("allow_insecure_configs", false),
+            suppress_redis_signal_reload: r.bool("suppress_redis_signal_reload", false),
         };
         cfg.cross_checks(&mut r);
         if issues.is_empty() {

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::apidef::{self, ApiDefinition, ApiSpec};
 use crate::auth::allowlist::AllowList;
 use crate::certs::CertManager;
+use crate::cluster::{self, Caches};
 use crate::config::Config;
 use crate::proxy::{Target, Upstream};
 use crate::router::Router;
@@ -85,6 +86,8 @@ pub struct Gateway {
     pub store: Store,
     /// The certificate store.
     pub certs: CertManager,
+    /// Node-local caches kept correct by cluster notifications.
+    pub caches: Caches,
     /// Pooled upstream client.
     pub upstream: Upstream,
     session_storage: Arc<dyn rustls::server::StoresServerSessions>,
@@ -133,6 +136,7 @@ impl Gateway {
         Ok(Arc::new(Self {
             upstream: Upstream::new(config.proxy_default_timeout),
             current: ArcSwap::from_pointee(snapshot),
+            caches: Caches::new(&config),
             config,
             store,
             certs,
@@ -145,6 +149,67 @@ impl Gateway {
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// Announces a change this node made: applies it to the local caches first (so
+    /// the change is effective here before the Gateway API answers), then publishes it
+    /// to every node. A failed publish is logged: the change itself is stored, and
+    /// other nodes' caches expire within `cached_session_timeout`.
+    pub async fn announce(self: &Arc<Self>, command: &str, payload: &str) {
+        let local = cluster::Message {
+            command: command.to_owned(),
+            payload: payload.to_owned(),
+            signature: String::new(),
+            algorithm: 0,
+        };
+        let reload = self.caches.apply(&local);
+        if reload && self.config.suppress_redis_signal_reload {
+            // No listener will hear our own message: reload here.
+            let gw = self.clone();
+            tokio::spawn(async move {
+                gw.reload().await;
+            });
+        }
+        let msg = cluster::encode(&self.config, command, payload);
+        if let Err(e) = self.store.publish(cluster::CHANNEL, &msg).await {
+            tracing::warn!(error = %e, command, "cluster notification not published");
+        }
+    }
+
+    /// Listens to cluster notifications until the store's channel closes: evicts cache
+    /// entries, reloads on request, and drops every cache after a reconnect (changes
+    /// may have been missed) or when notifications were lost.
+    pub async fn listen(self: Arc<Self>) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut rx = self.store.subscribe();
+        loop {
+            match rx.recv().await {
+                Ok(n) if n.channel == cluster::CHANNEL => {
+                    let Some(m) = cluster::decode(&self.config, &n.payload) else {
+                        continue;
+                    };
+                    if self.caches.apply(&m) {
+                        let gw = self.clone();
+                        tokio::spawn(async move {
+                            gw.reload().await;
+                        });
+                    }
+                }
+                Ok(n) if n.channel == cluster::STORE_RECONNECTED => {
+                    tracing::info!("store reconnected: local caches dropped");
+                    self.caches.clear();
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "cluster notifications lost: local caches dropped"
+                    );
+                    self.caches.clear();
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Reloads API definitions (and server certificates) from disk and swaps the

@@ -21,6 +21,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod certs;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod errors;

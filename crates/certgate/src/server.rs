@@ -484,6 +484,7 @@ pub async fn handle(
         cfg,
         store: &gw.store,
         certs: &gw.certs,
+        caches: &gw.caches,
         tls: conn.tls,
         peer: conn.peer.as_deref(),
     };

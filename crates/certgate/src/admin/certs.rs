@@ -41,14 +41,6 @@ fn cert_error(e: CertError) -> ApiError {
     }
 }
 
-/// Certificates feed allow lists and server certificates: rebuild the snapshot.
-fn refresh(gw: &std::sync::Arc<Gateway>) {
-    let gw = gw.clone();
-    tokio::spawn(async move {
-        gw.reload().await;
-    });
-}
-
 async fn add(
     Extension(gw): Gw,
     Query(q): Query<CertQuery>,
@@ -57,7 +49,8 @@ async fn add(
     let pem = read_body(body).await?;
     let org = q.org_id.unwrap_or_default();
     let id = gw.certs.add(&pem, &org).await.map_err(cert_error)?;
-    refresh(&gw);
+    // Certificates feed allow lists and server certificates: every node reloads.
+    gw.announce(crate::cluster::CERTIFICATE_ADDED, &id).await;
     Ok(json_response(
         StatusCode::OK,
         &json!({"id": id, "status": "ok", "message": "Certificate added"}),
@@ -136,7 +129,8 @@ async fn remove(
         .delete(&id, q.org_id.as_deref())
         .await
         .map_err(cert_error)?;
-    refresh(&gw);
+    // Evicts the certificate from every node's cache, then every node reloads.
+    gw.announce(crate::cluster::CERTIFICATE_REMOVED, &id).await;
     Ok(json_response(
         StatusCode::OK,
         &json!({"status": "ok", "message": "removed"}),

@@ -96,6 +96,12 @@ fn added(gw: &Gateway, key: &str) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
+/// Tells every node (this one first) that the session under `store_key` changed.
+async fn announce(gw: &Arc<Gateway>, store_key: &str) {
+    let suffix = store_key.strip_prefix(SESSION_PREFIX).unwrap_or(store_key);
+    gw.announce(crate::cluster::KEY_SPACE_UPDATE, suffix).await;
+}
+
 async fn save(gw: &Gateway, key: &str, s: &SessionState) -> Result<(), ApiError> {
     let store_key = session_store_key(&gw.config, key);
     let json = String::from_utf8(s.to_json())
@@ -185,6 +191,7 @@ async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
             "Failed to create key - Key with given certificate already found:{key}"
         )));
     }
+    announce(&gw, &session_store_key(cfg, &key)).await;
     Ok(added(&gw, &key))
 }
 
@@ -225,6 +232,7 @@ async fn create_named(gw: Arc<Gateway>, name: String, body: Body) -> Result<Resp
     }
     prepare_new(&mut s);
     save(&gw, &key, &s).await?;
+    announce(&gw, &session_store_key(cfg, &key)).await;
     Ok(added(&gw, &key))
 }
 
@@ -256,7 +264,7 @@ async fn find(
         .and_then(|id| gw.snapshot().api(id).map(|a| a.spec().org_id.clone()))
         .or_else(|| q.org_id.clone())
         .unwrap_or_default();
-    let found = auth::lookup_session(cfg, &gw.store, &org, name)
+    let found = auth::lookup_session(cfg, &gw.store, None, &org, name)
         .await
         .map_err(|e| ApiError::new(e.status, e.message))?;
     Ok(found.map(|a| {
@@ -322,6 +330,7 @@ async fn update(
     {
         return Err(ApiError::not_found("Key is not found"));
     }
+    announce(&gw, &store_key).await;
     Ok(json_response(
         StatusCode::OK,
         &json!({"key": key, "status": "ok", "action": "modified"}),
@@ -339,13 +348,14 @@ async fn remove(
         return Err(ApiError::not_found("There is no such key found"));
     };
     gw.store.delete(&store_key).await?;
+    announce(&gw, &store_key).await;
     // Tyk removes both the found name and generateToken(org, name).
     if !q.hashed() {
         let org = q.org_id.as_deref().unwrap_or("");
         let derived = tokens::generate_token(org, &name, &gw.config.hash_key_function);
         let alt = session_store_key(&gw.config, &derived);
-        if alt != store_key {
-            gw.store.delete(&alt).await?;
+        if alt != store_key && gw.store.delete(&alt).await? {
+            announce(&gw, &alt).await;
         }
     }
     Ok(json_response(

@@ -54,7 +54,7 @@ fn router() -> Router {
         .get_or_init(|| {
             Router::new()
                 .route("/tyk/reload", get(reload))
-                .route("/tyk/reload/group", get(reload))
+                .route("/tyk/reload/group", get(reload_group))
                 .merge(apis::routes())
                 .merge(certs::routes())
                 .merge(keys::routes())
@@ -209,6 +209,12 @@ async fn method_not_allowed() -> Response {
 #[derive(serde::Deserialize)]
 struct ReloadQuery {
     block: Option<String>,
+}
+
+/// `/tyk/reload/group`: every node (this one included) reloads.
+async fn reload_group(Extension(gw): Gw) -> Response {
+    gw.announce(crate::cluster::GROUP_RELOAD, "").await;
+    json_response(StatusCode::OK, &json!({"status": "ok", "message": ""}))
 }
 
 async fn reload(

@@ -51,14 +51,23 @@ async fn lookup_by_certificate(
     }
     let mut seen = std::collections::HashSet::new();
     candidates.retain(|t| seen.insert(t.clone()));
-    lookup_candidates(cfg, ctx.store, candidates).await
+    lookup_candidates(cfg, ctx.store, Some(ctx.caches), candidates).await
 }
 
+/// Whether the certificate store holds `id`: a cached "yes" (evicted on every
+/// certificate change announced in the cluster), else an uncached read.
 async fn in_store(ctx: &RequestCtx<'_>, id: &str) -> Result<bool, ProxyError> {
-    ctx.certs.exists(id).await.map_err(|e| {
+    if ctx.caches.certs.get(id).is_some() {
+        return Ok(true);
+    }
+    let present = ctx.certs.exists(id).await.map_err(|e| {
         tracing::error!(error = %e, "certificate store unavailable on the request path");
         ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
-    })
+    })?;
+    if present {
+        ctx.caches.certs.insert(id, ());
+    }
+    Ok(present)
 }
 
 /// AuthKey for an API with `use_certificate`.
@@ -99,7 +108,7 @@ pub(super) async fn authenticate(
             None => None,
         };
         if !token.is_empty() {
-            match lookup_session(ctx.cfg, ctx.store, &spec.org_id, token).await? {
+            match lookup_session(ctx.cfg, ctx.store, Some(ctx.caches), &spec.org_id, token).await? {
                 Some(f) => {
                     let same = by_cert.as_ref().is_some_and(|c| c.store_key == f.store_key);
                     (f, same)
@@ -188,6 +197,12 @@ async fn rebind(
         .set_xx(&found.store_key, &json, ttl)
         .await
         .map_err(store_failure)?;
+    ctx.caches.sessions.remove(&found.store_key);
+    let suffix = &found.store_key[super::SESSION_PREFIX.len()..];
+    let msg = crate::cluster::encode(ctx.cfg, crate::cluster::KEY_SPACE_UPDATE, suffix);
+    if let Err(e) = ctx.store.publish(crate::cluster::CHANNEL, &msg).await {
+        tracing::warn!(error = %e, "cluster notification not published");
+    }
     Ok(Authenticated {
         session: Arc::new(s),
         ..found

@@ -15,6 +15,7 @@ mod certificate;
 
 use crate::apidef::{ApiSpec, AuthTokenConfig};
 use crate::certs::CertManager;
+use crate::cluster::Caches;
 use crate::config::Config;
 use crate::errors::{msg, ProxyError};
 use crate::gateway::LoadedApi;
@@ -131,6 +132,7 @@ fn cookie(parts: &Parts, name: &str) -> Option<String> {
 pub async fn lookup_session(
     cfg: &Config,
     store: &Store,
+    caches: Option<&Caches>,
     org: &str,
     key: &str,
 ) -> Result<Option<Authenticated>, ProxyError> {
@@ -142,7 +144,7 @@ pub async fn lookup_session(
     } else {
         derived_candidates(cfg, org, key)
     };
-    lookup_candidates(cfg, store, candidates).await
+    lookup_candidates(cfg, store, caches, candidates).await
 }
 
 /// `generateToken(org, key)`, the key itself, then `generateToken` with each fallback
@@ -159,27 +161,44 @@ fn derived_candidates(cfg: &Config, org: &str, key: &str) -> Vec<String> {
     c
 }
 
-/// Reads the sessions stored under `candidates` in one round trip; the first one
-/// present and valid wins.
+/// Reads the sessions stored under `candidates`: from the node-local cache when one
+/// is cached (no store round trip), else in one round trip; the first one present and
+/// valid wins and is cached.
 async fn lookup_candidates(
     cfg: &Config,
     store: &Store,
+    caches: Option<&Caches>,
     candidates: Vec<String>,
 ) -> Result<Option<Authenticated>, ProxyError> {
     let store_keys: Vec<String> = candidates
         .iter()
         .map(|t| session_store_key(cfg, t))
         .collect();
+    if let Some(c) = caches {
+        for (token, store_key) in candidates.iter().zip(&store_keys) {
+            if let Some(session) = c.sessions.get(store_key) {
+                return Ok(Some(Authenticated {
+                    key: token.clone(),
+                    store_key: store_key.clone(),
+                    session,
+                }));
+            }
+        }
+    }
     let found = store.get_many(&store_keys).await.map_err(store_failure)?;
     for ((token, store_key), value) in candidates.into_iter().zip(store_keys).zip(found) {
         let Some(json) = value else { continue };
         match SessionState::from_json(json.as_bytes()) {
             Ok(s) => {
+                let session = Arc::new(s);
+                if let Some(c) = caches {
+                    c.sessions.insert(&store_key, session.clone());
+                }
                 return Ok(Some(Authenticated {
                     key: token,
                     store_key,
-                    session: Arc::new(s),
-                }))
+                    session,
+                }));
             }
             Err(e) => {
                 // A corrupt session authenticates nobody.
@@ -204,6 +223,8 @@ pub struct RequestCtx<'a> {
     pub store: &'a Store,
     /// Certificate store.
     pub certs: &'a CertManager,
+    /// Node-local caches.
+    pub caches: &'a Caches,
     /// True on a TLS connection.
     pub tls: bool,
     /// The client certificate of the connection.
@@ -241,7 +262,9 @@ pub async fn authenticate(
                 msg::AUTH_FIELD_MISSING,
             ));
         }
-        let Some(found) = lookup_session(ctx.cfg, ctx.store, &spec.org_id, &token).await? else {
+        let Some(found) =
+            lookup_session(ctx.cfg, ctx.store, Some(ctx.caches), &spec.org_id, &token).await?
+        else {
             return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
         };
         certificate::check_binding(ctx, spec, &found.session, now)?;

@@ -182,6 +182,17 @@ const TABLE: &[(&str, &str, Kind)] = &[
         "LOCALSESSIONCACHE_DISABLECACHESESSIONSTATE",
         Kind::Bool,
     ),
+    (
+        "local_session_cache.cached_session_timeout",
+        "LOCALSESSIONCACHE_CACHEDSESSIONTIMEOUT",
+        Kind::Int,
+    ),
+    ("allow_insecure_configs", "ALLOWINSECURECONFIGS", Kind::Bool),
+    (
+        "suppress_redis_signal_reload",
+        "SUPPRESSREDISSIGNALRELOAD",
+        Kind::Bool,
+    ),
 ];
 
 /// Writes every set `TYK_GW_*` variable of the table over `root`.
