@@ -196,8 +196,14 @@ impl Gateway {
                     }
                 }
                 Ok(n) if n.channel == cluster::STORE_RECONNECTED => {
-                    tracing::info!("store reconnected: local caches dropped");
+                    tracing::info!("store reconnected: local caches dropped, reloading");
                     self.caches.clear();
+                    // Allow lists and store-held server certificates may have failed
+                    // to load while the store was away.
+                    let gw = self.clone();
+                    tokio::spawn(async move {
+                        gw.reload().await;
+                    });
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
