@@ -169,6 +169,8 @@ pub struct StorageConfig {
     pub enable_cluster: bool,
     /// TLS to Redis.
     pub use_ssl: bool,
+    /// Redis response timeout (`storage.timeout` seconds; 0 = 2 s).
+    pub timeout: Duration,
     /// **certgate**: directory of the embedded store.
     pub path: PathBuf,
 }
@@ -540,13 +542,22 @@ fn storage(r: &mut Reader<'_>, base: &Path) -> StorageConfig {
         database: r.i64("storage.database", 0),
         enable_cluster: r.bool("storage.enable_cluster", false),
         use_ssl: r.bool("storage.use_ssl", false),
+        timeout: Duration::from_secs(match r.u64("storage.timeout", 0) {
+            0 => 2,
+            n => n.min(60),
+        }),
         path: resolve(base, &r.string("storage.path", "certgate-data")),
     };
-    if kind == StorageKind::Redis {
+    if kind == StorageKind::Redis && cfg.enable_cluster && cfg.addrs.is_empty() {
         r.fail(
-            "storage.type",
-            "\"redis\" is not available in this build yet; use \"embedded\" (a single node) or omit the storage section",
+            "storage.addrs",
+            "enable_cluster needs the cluster's host:port addresses in storage.addrs",
         );
+    }
+    for (i, a) in cfg.addrs.iter().enumerate() {
+        if a.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+            r.fail(&format!("storage.addrs[{i}]"), format!("\"{a}\" is not host:port"));
+        }
     }
     cfg
 }

@@ -40,16 +40,14 @@ fn defaults_are_tyks() {
 }
 
 #[test]
-fn tyk_example_config_loads_apart_from_redis() {
-    // The shipped example uses storage.type "redis", which this build refuses
-    // clearly instead of silently using something else.
+fn tyk_example_config_loads() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tyk/examples/tyk.conf.example");
     let bytes = std::fs::read(&path).expect("shared/tyk example present");
     let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-    let got = issues(Config::from_json(&v, Path::new("/")));
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0].field, "storage.type");
+    let c = Config::from_json(&v, Path::new("/")).unwrap();
+    assert_eq!(c.storage.kind, StorageKind::Redis);
+    assert_eq!((c.storage.host.as_str(), c.storage.port), ("redis", 6379));
     v["storage"] = json!({"type": "embedded"});
     let c = Config::from_json(&v, Path::new("/")).unwrap();
     assert!(c.hash_keys);
@@ -86,6 +84,16 @@ fn every_error_is_reported_at_once_with_its_field() {
         text.contains("listen_port: 70000 is not a TCP port"),
         "{text}"
     );
+}
+
+#[test]
+fn redis_cluster_needs_addresses() {
+    let got = issues(load(json!({"storage": {"type": "redis", "enable_cluster": true}}), &[]));
+    assert_eq!(got[0].field, "storage.addrs");
+    let got = issues(load(json!({"storage": {"type": "redis", "addrs": ["nohost"]}}), &[]));
+    assert_eq!(got[0].field, "storage.addrs[0]");
+    let c = load(json!({"storage": {"host": "r1", "port": 6380}}), &[]).unwrap();
+    assert_eq!(c.storage.kind, StorageKind::Redis);
 }
 
 #[test]
