@@ -12,7 +12,13 @@
 //!
 //! - [`embedded`]: the default, a persistent single-node store on top of `redb`, so a gateway
 //!   runs with no Redis at all.
-//! - a Redis backend (later), which maps each method onto the command named in its docs.
+//! - [`redis`](self::redis): a standalone Redis or a Redis Cluster shared with other
+//!   gateways (Tyk or certgate); each method is the command named in its docs. It starts and
+//!   keeps running when Redis is down (commands then fail with [`StoreError::Unavailable`])
+//!   and reconnects by itself; see [`Store::is_connected`] and [`RECONNECTED_CHANNEL`].
+//!
+//! Both backends pass the same behaviour tests (`tests/suite.rs`); [`testredis`] starts the
+//! real Redis servers those tests (and the gateway's) run against.
 //!
 //! # Semantics both backends follow
 //!
@@ -28,18 +34,26 @@
 //!   replaces its TTL with the one given (`None` = persist); `incr_by`, list and set commands
 //!   keep the TTL. A TTL must be positive: [`StoreError::InvalidTtl`] otherwise, as Redis
 //!   refuses `SET … PX 0`. `expire` with a zero duration deletes the key, as Redis does.
-//! - **Acknowledged writes are durable** (embedded: fsynced before the call returns).
+//! - **Acknowledged writes are durable** (embedded: fsynced before the call returns; Redis:
+//!   as durable as the server's own persistence settings make them).
 //! - **Notifications** ([`Store::publish`]/[`Store::subscribe`]) are fire-and-forget pub/sub:
 //!   a subscriber sees messages published after it subscribed, and a slow subscriber may lag
-//!   (the receiver then reports how many it missed).
+//!   (the receiver then reports how many it missed). Embedded: in-process. Redis: through
+//!   Redis, so every node subscribed to the channel sees them (this one included); if the
+//!   subscription to Redis was lost, a [`RECONNECTED_CHANNEL`] notification follows its
+//!   re-establishment.
 //!
-//! Every method is `async` even for the embedded backend, because the Redis backend will
-//! be; the gateway's code is then the same for both.
+//! Every method is `async` even for the embedded backend, so the gateway's code is the same
+//! for both.
 
 pub mod embedded;
 mod record;
+pub mod redis;
+pub mod testredis;
 #[cfg(test)]
 mod tests;
+
+pub use self::redis::{RedisOptions, RECONNECTED_CHANNEL, TYK_CLUSTER_CHANNEL};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +71,9 @@ pub enum StoreError {
     /// The store cannot serve requests at all (closed, writer stopped, Redis unreachable).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's configuration is invalid (e.g. a malformed Redis address).
+    #[error("invalid store configuration: {0}")]
+    Config(String),
     /// The embedded store's directory is already in use by another process (or another open
     /// store in this process); redb's file lock refused the open.
     #[error(
@@ -77,7 +94,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The storage engine reported an error (embedded: redb; later: Redis protocol errors).
+    /// The storage engine reported an error (embedded: redb; Redis: an error reply that has no
+    /// variant of its own, or a reply of an unexpected shape).
     #[error("store backend error: {0}")]
     Backend(String),
     /// The key holds a value of a different type than the command needs (Redis `WRONGTYPE`).
@@ -160,18 +178,21 @@ impl Ttl {
 /// The storage used by the gateway.
 ///
 /// An enum rather than a trait object so the hot path has no dynamic dispatch or boxed
-/// futures; a `Redis` variant will be added later. Cloning is cheap (an `Arc`), and all
-/// clones share one store.
+/// futures. Cloning is cheap (an `Arc`), and all clones share one store; the Redis backend's
+/// connections and background tasks end when the last clone is dropped.
 #[derive(Clone)]
 pub enum Store {
     /// The embedded persistent store (see [`embedded`]).
     Embedded(Arc<embedded::EmbeddedStore>),
+    /// A Redis server or cluster (see [`redis`](self::redis)).
+    Redis(Arc<self::redis::RedisStore>),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Store::Embedded(s) => f.debug_tuple("Store::Embedded").field(s).finish(),
+            Store::Redis(s) => f.debug_tuple("Store::Redis").field(s).finish(),
         }
     }
 }
@@ -185,11 +206,34 @@ impl Store {
         Ok(Store::Embedded(Arc::new(store)))
     }
 
+    /// Connects to Redis (standalone or cluster, per `opts`).
+    ///
+    /// Fails only on an invalid configuration ([`StoreError::Config`]). If Redis is
+    /// unreachable, the store is returned anyway: its commands fail with
+    /// [`StoreError::Unavailable`] until Redis answers, which it notices by itself within
+    /// about a second. With Redis up, this returns once connected and subscribed; otherwise
+    /// after at most about `connect_timeout + response_timeout`.
+    pub async fn open_redis(opts: &RedisOptions) -> StoreResult<Store> {
+        let store = self::redis::RedisStore::open(opts).await?;
+        Ok(Store::Redis(Arc::new(store)))
+    }
+
+    /// Whether the store can currently reach its data, as last observed (for health checks;
+    /// costs nothing). Embedded: always `true`. Redis: `false` from the moment a check finds
+    /// Redis unreachable until it answers again.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Store::Embedded(_) => true,
+            Store::Redis(s) => s.is_connected(),
+        }
+    }
+
     /// `GET`: the string at `key`, or `None` if it does not exist.
     /// [`StoreError::WrongType`] if the key holds a list or set.
     pub async fn get(&self, key: &str) -> StoreResult<Option<String>> {
         match self {
             Store::Embedded(s) => s.get(key),
+            Store::Redis(s) => s.get(key).await,
         }
     }
 
@@ -198,6 +242,7 @@ impl Store {
     pub async fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<String>>> {
         match self {
             Store::Embedded(s) => s.get_many(keys),
+            Store::Redis(s) => s.get_many(keys).await,
         }
     }
 
@@ -206,6 +251,7 @@ impl Store {
     pub async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> StoreResult<()> {
         match self {
             Store::Embedded(s) => s.set(key, value, ttl, embedded::SetCondition::Always).await,
+            Store::Redis(s) => s.set(key, value, ttl, None).await,
         }
         .map(|_| ())
     }
@@ -217,6 +263,7 @@ impl Store {
                 s.set(key, value, ttl, embedded::SetCondition::IfAbsent)
                     .await
             }
+            Store::Redis(s) => s.set(key, value, ttl, Some("NX")).await,
         }
     }
 
@@ -228,6 +275,7 @@ impl Store {
                 s.set(key, value, ttl, embedded::SetCondition::IfPresent)
                     .await
             }
+            Store::Redis(s) => s.set(key, value, ttl, Some("XX")).await,
         }
     }
 
@@ -235,6 +283,7 @@ impl Store {
     pub async fn delete(&self, key: &str) -> StoreResult<bool> {
         match self {
             Store::Embedded(s) => s.delete(key).await,
+            Store::Redis(s) => s.delete(key).await,
         }
     }
 
@@ -242,6 +291,7 @@ impl Store {
     pub async fn exists(&self, key: &str) -> StoreResult<bool> {
         match self {
             Store::Embedded(s) => s.exists(key),
+            Store::Redis(s) => s.exists(key).await,
         }
     }
 
@@ -249,6 +299,7 @@ impl Store {
     pub async fn ttl(&self, key: &str) -> StoreResult<Ttl> {
         match self {
             Store::Embedded(s) => s.ttl(key),
+            Store::Redis(s) => s.ttl(key).await,
         }
     }
 
@@ -257,6 +308,7 @@ impl Store {
     pub async fn expire(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         match self {
             Store::Embedded(s) => s.expire(key, ttl).await,
+            Store::Redis(s) => s.expire(key, ttl).await,
         }
     }
 
@@ -267,14 +319,17 @@ impl Store {
     pub async fn incr_by(&self, key: &str, by: i64) -> StoreResult<i64> {
         match self {
             Store::Embedded(s) => s.incr_by(key, by).await,
+            Store::Redis(s) => s.incr_by(key, by).await,
         }
     }
 
     /// `SCAN 0 MATCH <prefix>*`: every existing key starting with `prefix`, any type, in no
-    /// particular order. (The Redis backend must escape glob characters in `prefix`.)
+    /// particular order. Redis: glob characters in `prefix` are escaped; cluster: every
+    /// master is scanned; keys that are not UTF-8 are left out.
     pub async fn keys_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
         match self {
             Store::Embedded(s) => s.keys_with_prefix(prefix).await,
+            Store::Redis(s) => s.keys_with_prefix(prefix).await,
         }
     }
 
@@ -282,6 +337,7 @@ impl Store {
     pub async fn list_push(&self, key: &str, value: &str) -> StoreResult<()> {
         match self {
             Store::Embedded(s) => s.list_push(key, value).await,
+            Store::Redis(s) => s.list_push(key, value).await,
         }
         .map(|_| ())
     }
@@ -290,6 +346,7 @@ impl Store {
     pub async fn list_range(&self, key: &str) -> StoreResult<Vec<String>> {
         match self {
             Store::Embedded(s) => s.list_range(key),
+            Store::Redis(s) => s.list_range(key).await,
         }
     }
 
@@ -297,6 +354,7 @@ impl Store {
     pub async fn list_remove(&self, key: &str, value: &str) -> StoreResult<u64> {
         match self {
             Store::Embedded(s) => s.list_remove(key, value).await,
+            Store::Redis(s) => s.list_remove(key, value).await,
         }
     }
 
@@ -304,6 +362,7 @@ impl Store {
     pub async fn set_add(&self, key: &str, member: &str) -> StoreResult<bool> {
         match self {
             Store::Embedded(s) => s.set_add(key, member).await,
+            Store::Redis(s) => s.set_add(key, member).await,
         }
     }
 
@@ -311,6 +370,7 @@ impl Store {
     pub async fn set_remove(&self, key: &str, member: &str) -> StoreResult<bool> {
         match self {
             Store::Embedded(s) => s.set_remove(key, member).await,
+            Store::Redis(s) => s.set_remove(key, member).await,
         }
     }
 
@@ -318,6 +378,7 @@ impl Store {
     pub async fn set_members(&self, key: &str) -> StoreResult<Vec<String>> {
         match self {
             Store::Embedded(s) => s.set_members(key),
+            Store::Redis(s) => s.set_members(key).await,
         }
     }
 
@@ -328,20 +389,25 @@ impl Store {
                 s.publish(channel, payload);
                 Ok(())
             }
+            Store::Redis(s) => s.publish(channel, payload).await,
         }
     }
 
     /// Subscribes to every channel. Embedded: in-process only, since it is a single node.
+    /// Redis: the channels in [`RedisOptions::channels`], plus [`RECONNECTED_CHANNEL`].
     pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
         match self {
             Store::Embedded(s) => s.subscribe(),
+            Store::Redis(s) => s.subscribe(),
         }
     }
 
-    /// `PING`: checks that the store can serve reads and its writer is running.
+    /// `PING`: checks that the store can serve reads and its writer is running (Redis: that
+    /// Redis answers; fails at once while the store knows it is disconnected).
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
             Store::Embedded(s) => s.ping(),
+            Store::Redis(s) => s.ping().await,
         }
     }
 }

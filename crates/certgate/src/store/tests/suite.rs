@@ -1,39 +1,17 @@
-//! Behaviour of [`Store`] with the embedded backend: Redis semantics, expiry, durability.
+//! The behaviour every backend must show, written once against [`Store`]: each function
+//! gets a fresh, empty store and is run for the embedded store, a standalone Redis and a
+//! Redis Cluster by the `suite!` invocation in `mod.rs`.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::embedded::{EmbeddedOptions, EmbeddedStore, FILE_NAME};
-use super::{Notification, Store, StoreError, Ttl};
+use super::super::{Notification, Store, StoreError, Ttl};
+use super::eventually;
 
-async fn open(dir: &Path) -> Store {
-    Store::open_embedded(dir).await.expect("open store")
+fn wrong<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::WrongType { .. }))
 }
 
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
-
-/// Polls `cond` every 5 ms until it holds; panics after 5 s.
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-#[tokio::test]
-async fn set_get_delete_exists() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn set_get_delete_exists(s: &Store) {
     assert_eq!(s.get("apikey-a").await.unwrap(), None);
     assert!(!s.exists("apikey-a").await.unwrap());
     s.set("apikey-a", r#"{"org_id":"o"}"#, None).await.unwrap();
@@ -57,10 +35,7 @@ async fn set_get_delete_exists() {
     s.ping().await.unwrap();
 }
 
-#[tokio::test]
-async fn arbitrary_keys_and_values() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn arbitrary_keys_and_values(s: &Store) {
     let big = "x".repeat(3 * 1024 * 1024);
     for (k, v) in [
         ("", "empty key"),
@@ -77,10 +52,7 @@ async fn arbitrary_keys_and_values() {
     assert_eq!(s.list_range("l").await.unwrap(), vec!["", "\0"]);
 }
 
-#[tokio::test]
-async fn ttl_expires_and_is_invisible_to_every_read() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn ttl_expires_and_is_invisible_to_every_read(s: &Store) {
     let start = Instant::now();
     s.set("quota-k", "1", Some(Duration::from_millis(150)))
         .await
@@ -128,10 +100,7 @@ async fn ttl_expires_and_is_invisible_to_every_read() {
     assert_eq!(s.get("quota-k").await.unwrap().as_deref(), Some("fresh"));
 }
 
-#[tokio::test]
-async fn ttl_rules() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn ttl_rules(s: &Store) {
     let zero = s.set("k", "v", Some(Duration::ZERO)).await;
     assert!(
         matches!(zero, Err(StoreError::InvalidTtl { .. })),
@@ -164,10 +133,7 @@ async fn ttl_rules() {
     assert!(!s.exists("k").await.unwrap());
 }
 
-#[tokio::test]
-async fn set_nx_and_xx() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn set_nx_and_xx(s: &Store) {
     assert!(!s.set_xx("k", "x", None).await.unwrap());
     assert!(!s.exists("k").await.unwrap());
     assert!(s.set_nx("k", "1", None).await.unwrap());
@@ -186,10 +152,7 @@ async fn set_nx_and_xx() {
     assert_eq!(s.get("l").await.unwrap().as_deref(), Some("s"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_incr_loses_no_update() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn concurrent_incr_loses_no_update(s: &Store) {
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = s.clone();
@@ -206,10 +169,7 @@ async fn concurrent_incr_loses_no_update() {
     assert_eq!(s.incr_by("quota-x", -600).await.unwrap(), 1000);
 }
 
-#[tokio::test]
-async fn incr_keeps_ttl_and_rejects_non_integers() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn incr_keeps_ttl_and_rejects_non_integers(s: &Store) {
     assert_eq!(s.incr_by("q", 5).await.unwrap(), 5);
     assert_eq!(s.ttl("q").await.unwrap(), Ttl::Persistent);
     assert!(s.expire("q", Duration::from_secs(60)).await.unwrap());
@@ -233,14 +193,7 @@ async fn incr_keeps_ttl_and_rejects_non_integers() {
     assert_eq!(s.incr_by("n", 0).await.unwrap(), -7);
 }
 
-fn wrong<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
-    matches!(r, Err(StoreError::WrongType { .. }))
-}
-
-#[tokio::test]
-async fn wrong_type_errors() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn wrong_type_errors(s: &Store) {
     s.set("str", "1", None).await.unwrap();
     s.list_push("list", "a").await.unwrap();
     s.set_add("set", "m").await.unwrap();
@@ -272,10 +225,7 @@ async fn wrong_type_errors() {
     s.list_push("list", "fresh").await.unwrap();
 }
 
-#[tokio::test]
-async fn list_push_range_remove() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn list_push_range_remove(s: &Store) {
     assert!(s.list_range("cert-o-index").await.unwrap().is_empty());
     assert_eq!(s.list_remove("cert-o-index", "x").await.unwrap(), 0);
     for v in ["raw-a", "raw-b", "raw-a", "raw-c", "raw-a"] {
@@ -298,10 +248,7 @@ async fn list_push_range_remove() {
     s.set("cert-o-index", "string now", None).await.unwrap();
 }
 
-#[tokio::test]
-async fn set_add_remove_members() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn set_add_remove_members(s: &Store) {
     assert!(s.set_members("s").await.unwrap().is_empty());
     assert!(!s.set_remove("s", "a").await.unwrap());
     assert!(s.set_add("s", "b").await.unwrap());
@@ -317,10 +264,7 @@ async fn set_add_remove_members() {
     assert!(!s.exists("s").await.unwrap());
 }
 
-#[tokio::test]
-async fn keys_with_prefix_lists_every_type() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
+pub(super) async fn keys_with_prefix_lists_every_type(s: &Store) {
     for k in [
         "apikey-1",
         "apikey-2",
@@ -348,216 +292,97 @@ async fn keys_with_prefix_lists_every_type() {
     assert_eq!(s.keys_with_prefix("").await.unwrap().len(), 9);
 }
 
-#[tokio::test]
-async fn values_and_ttls_survive_reopen() {
-    let dir = tempdir();
-    {
-        let s = open(dir.path()).await;
-        s.set("apikey-p", "session", None).await.unwrap();
-        s.set("short", "v", Some(Duration::from_millis(100)))
-            .await
-            .unwrap();
-        s.set("long", "v", Some(Duration::from_secs(3600)))
-            .await
-            .unwrap();
-        s.list_push("cert-o-index", "raw-1").await.unwrap();
-        s.set_add("members", "m").await.unwrap();
-        assert_eq!(s.incr_by("quota-p", 3).await.unwrap(), 3);
-        // Dropping the last handle closes the file (the writer thread is joined).
-    }
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let s = open(dir.path()).await;
-    assert_eq!(s.get("apikey-p").await.unwrap().as_deref(), Some("session"));
-    assert_eq!(s.get("short").await.unwrap(), None, "expired while closed");
-    let ttl = s.ttl("long").await.unwrap().remaining().expect("TTL kept");
-    assert!(ttl > Duration::from_secs(3590), "{ttl:?}");
-    assert_eq!(s.list_range("cert-o-index").await.unwrap(), vec!["raw-1"]);
-    assert_eq!(s.set_members("members").await.unwrap(), vec!["m"]);
-    assert_eq!(s.incr_by("quota-p", 1).await.unwrap(), 4);
-}
-
-#[tokio::test]
-async fn a_second_open_of_the_same_directory_is_refused() {
-    let dir = tempdir();
-    let nested = dir.path().join("a/b");
-    let first = open(&nested).await;
-    assert!(nested.join(FILE_NAME).is_file());
-    let second = Store::open_embedded(&nested).await;
-    match second {
-        Err(e @ StoreError::AlreadyOpen { .. }) => {
-            assert!(e.to_string().contains("already open"), "{e}")
-        }
-        other => panic!("expected AlreadyOpen, got {other:?}"),
-    }
-    first.set("k", "v", None).await.unwrap();
-    drop(first);
-    let again = open(&nested).await;
-    assert_eq!(again.get("k").await.unwrap().as_deref(), Some("v"));
-}
-
-#[tokio::test]
-async fn publish_reaches_every_subscriber() {
-    let dir = tempdir();
-    let s = open(dir.path()).await;
-    s.publish("tyk.cluster.notifications", "nobody listens")
-        .await
-        .unwrap();
-    let mut a = s.subscribe();
-    let mut b = s.clone().subscribe();
-    s.publish(
-        "tyk.cluster.notifications",
-        r#"{"Command":"KeySpaceUpdateNotification"}"#,
-    )
-    .await
-    .unwrap();
-    let expected = Notification {
-        channel: "tyk.cluster.notifications".into(),
-        payload: r#"{"Command":"KeySpaceUpdateNotification"}"#.into(),
-    };
-    for rx in [&mut a, &mut b] {
-        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+pub(super) async fn publish_reaches_every_subscriber(s: &Store) {
+    const CH: &str = "tyk.cluster.notifications";
+    async fn next(rx: &mut tokio::sync::broadcast::Receiver<Notification>) -> Notification {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("delivered")
-            .expect("not lagged");
-        assert_eq!(got, expected);
+            .expect("not lagged")
+    }
+    s.publish(CH, "nobody listens").await.unwrap();
+    // Delivery may be asynchronous (Redis): wait until an earlier message has come through
+    // before subscribing, so that what a and b see first must be the next one.
+    let mut early = s.subscribe();
+    s.publish(CH, "early").await.unwrap();
+    while next(&mut early).await.payload != "early" {}
+    let mut a = s.subscribe();
+    let mut b = s.clone().subscribe();
+    s.publish(CH, r#"{"Command":"KeySpaceUpdateNotification"}"#)
+        .await
+        .unwrap();
+    let expected = Notification {
+        channel: CH.into(),
+        payload: r#"{"Command":"KeySpaceUpdateNotification"}"#.into(),
+    };
+    for rx in [&mut a, &mut b, &mut early] {
+        assert_eq!(next(rx).await, expected);
     }
 }
 
-#[tokio::test]
-async fn background_purge_removes_expired_records_from_the_file() {
-    let dir = tempdir();
-    let options = EmbeddedOptions {
-        purge_interval: Duration::from_millis(20),
-        ..EmbeddedOptions::default()
-    };
-    let store = Store::Embedded(Arc::new(
-        EmbeddedStore::open(dir.path(), options).await.unwrap(),
-    ));
-    store
-        .set("gone", "v", Some(Duration::from_millis(30)))
-        .await
-        .unwrap();
-    store
-        .set("stays", "v", Some(Duration::from_secs(3600)))
-        .await
-        .unwrap();
-    // Re-set without TTL: its stale index entry must not delete it.
-    store
-        .set("rewritten", "v", Some(Duration::from_millis(30)))
-        .await
-        .unwrap();
-    store.set("rewritten", "v2", None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(store);
-    // Look at the raw file: the purge must have physically removed the record.
-    let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
-    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
-    let kv = txn
-        .open_table(redb::TableDefinition::<&str, &[u8]>::new("kv"))
-        .unwrap();
-    assert!(kv.get("gone").unwrap().is_none());
-    assert!(kv.get("stays").unwrap().is_some());
-    assert!(kv.get("rewritten").unwrap().is_some());
-    let exp = txn
-        .open_table(redb::TableDefinition::<(u64, &str), ()>::new("expiry"))
-        .unwrap();
-    let indexed: Vec<String> = redb::ReadableTable::iter(&exp)
-        .unwrap()
-        .map(|e| e.unwrap().0.value().1.to_owned())
-        .collect();
-    assert_eq!(indexed, vec!["stays"]);
-}
-
-/// Environment variable that turns [`child_process_helper`] on: `crash:<dir>` or `lock:<dir>`.
-const CHILD_ENV: &str = "CERTGATE_STORE_TEST_CHILD";
-
-/// Not a test on its own: the body of the child process spawned by the two tests below.
-#[tokio::test]
-async fn child_process_helper() {
-    let Ok(mode) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    if let Some(dir) = mode.strip_prefix("lock:") {
-        match Store::open_embedded(Path::new(dir)).await {
-            Err(StoreError::AlreadyOpen { .. }) => println!("CHILD ALREADY_OPEN"),
-            other => println!("CHILD UNEXPECTED {other:?}"),
-        }
-    } else if let Some(dir) = mode.strip_prefix("crash:") {
-        let s = open(Path::new(dir)).await;
-        for i in 0u64.. {
-            s.set(&format!("k{i}"), &format!("v{i}"), None)
-                .await
-                .unwrap();
-            s.incr_by("acked", 1).await.unwrap();
-            // Printed only once both writes were acknowledged.
-            println!("CHILD ACK {i}");
+pub(super) async fn get_many_keeps_order_across_keys(s: &Store) {
+    assert!(s.get_many(&[]).await.unwrap().is_empty());
+    // Many keys, so a cluster spreads them over every master (and some share a slot).
+    let keys: Vec<String> = (0..60).map(|i| format!("apikey-{i}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        if !i.is_multiple_of(3) {
+            s.set(k, &format!("v{i}"), None).await.unwrap();
         }
     }
-}
-
-/// Runs [`child_process_helper`] in a new process of this test binary.
-fn spawn_child(mode: String) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "store::tests::child_process_helper",
-            "--nocapture",
-        ])
-        .args(["--test-threads", "1"])
-        .env(CHILD_ENV, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child test process")
-}
-
-#[tokio::test]
-async fn another_process_gets_a_clear_error() {
-    let dir = tempdir();
-    let _held = open(dir.path()).await;
-    let child = spawn_child(format!("lock:{}", dir.path().display()));
-    let out = child.wait_with_output().expect("child output");
-    let out = String::from_utf8_lossy(&out.stdout);
-    assert!(out.contains("CHILD ALREADY_OPEN"), "child said: {out}");
-}
-
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_9() {
-    let dir = tempdir();
-    let mut child = spawn_child(format!("crash:{}", dir.path().display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut last_ack = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while last_ack.is_none_or(|n| n < 50) {
-        assert!(Instant::now() < deadline, "child too slow");
-        let line = match lines.next() {
-            Some(line) => line.expect("read child output"),
-            None => panic!("child exited early"),
+    s.list_push("apikey-list", "x").await.unwrap();
+    let mut asked: Vec<String> = keys.iter().rev().cloned().collect();
+    asked.push("apikey-list".into());
+    asked.push("{tag}a".into());
+    asked.push("apikey-5".into());
+    s.set("{tag}a", "tagged", None).await.unwrap();
+    let got = s.get_many(&asked).await.unwrap();
+    assert_eq!(got.len(), asked.len());
+    for (k, v) in asked.iter().zip(&got) {
+        let expected = match k.as_str() {
+            "apikey-list" => None,
+            "{tag}a" => Some("tagged".to_owned()),
+            _ => {
+                let i: usize = k.trim_start_matches("apikey-").parse().unwrap();
+                (!i.is_multiple_of(3)).then(|| format!("v{i}"))
+            }
         };
-        if let Some(n) = line.strip_prefix("CHILD ACK ") {
-            last_ack = Some(n.parse::<u64>().expect("ack number"));
-        }
+        assert_eq!(v, &expected, "key {k}");
     }
-    child.kill().expect("SIGKILL child"); // SIGKILL on unix: no clean shutdown
-    child.wait().expect("reap child");
-    // Acknowledgements still in the pipe count too.
-    for line in lines.map_while(Result::ok) {
-        if let Some(n) = line.strip_prefix("CHILD ACK ") {
-            last_ack = n.parse().ok().or(last_ack);
-        }
+}
+
+pub(super) async fn keys_with_prefix_takes_glob_characters_literally(s: &Store) {
+    for k in [
+        "a*b", "a*bc", "axb", "a?c", "abc", "a[1]", "a1", "a\\z", "a^x", "a-y", "ab",
+    ] {
+        s.set(k, "v", None).await.unwrap();
     }
-    let last = last_ack.expect("some acks");
-    let s = open(dir.path()).await;
-    for i in 0..=last {
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    for (prefix, expected) in [
+        ("a*", vec!["a*b", "a*bc"]),
+        ("a?", vec!["a?c"]),
+        ("a[", vec!["a[1]"]),
+        ("a[1", vec!["a[1]"]),
+        ("a\\", vec!["a\\z"]),
+        ("a^", vec!["a^x"]),
+        ("a-", vec!["a-y"]),
+        ("ab", vec!["ab", "abc"]),
+        ("]", vec![]),
+    ] {
         assert_eq!(
-            s.get(&format!("k{i}")).await.unwrap(),
-            Some(format!("v{i}"))
+            sorted(s.keys_with_prefix(prefix).await.unwrap()),
+            expected,
+            "prefix {prefix:?}"
         );
     }
-    let acked: u64 = s.get("acked").await.unwrap().unwrap().parse().unwrap();
-    assert!(
-        acked > last,
-        "counter {acked} lost acknowledged increments (last ack {last})"
-    );
+    assert_eq!(s.keys_with_prefix("a").await.unwrap().len(), 11);
+}
+
+pub(super) async fn health_is_reported(s: &Store) {
+    assert!(s.is_connected());
+    s.ping().await.unwrap();
+    let debug = format!("{s:?}");
+    assert!(debug.starts_with("Store::"), "{debug}");
 }

@@ -1,0 +1,205 @@
+//! Embedded-only behaviour: persistence across reopen and `kill -9`, redb's file lock, the
+//! background purge.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::super::embedded::{EmbeddedOptions, EmbeddedStore, FILE_NAME};
+use super::super::{Store, StoreError};
+
+async fn open(dir: &Path) -> Store {
+    Store::open_embedded(dir).await.expect("open store")
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[tokio::test]
+async fn values_and_ttls_survive_reopen() {
+    let dir = tempdir();
+    {
+        let s = open(dir.path()).await;
+        s.set("apikey-p", "session", None).await.unwrap();
+        s.set("short", "v", Some(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        s.set("long", "v", Some(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        s.list_push("cert-o-index", "raw-1").await.unwrap();
+        s.set_add("members", "m").await.unwrap();
+        assert_eq!(s.incr_by("quota-p", 3).await.unwrap(), 3);
+        // Dropping the last handle closes the file (the writer thread is joined).
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let s = open(dir.path()).await;
+    assert_eq!(s.get("apikey-p").await.unwrap().as_deref(), Some("session"));
+    assert_eq!(s.get("short").await.unwrap(), None, "expired while closed");
+    let ttl = s.ttl("long").await.unwrap().remaining().expect("TTL kept");
+    assert!(ttl > Duration::from_secs(3590), "{ttl:?}");
+    assert_eq!(s.list_range("cert-o-index").await.unwrap(), vec!["raw-1"]);
+    assert_eq!(s.set_members("members").await.unwrap(), vec!["m"]);
+    assert_eq!(s.incr_by("quota-p", 1).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempdir();
+    let nested = dir.path().join("a/b");
+    let first = open(&nested).await;
+    assert!(nested.join(FILE_NAME).is_file());
+    let second = Store::open_embedded(&nested).await;
+    match second {
+        Err(e @ StoreError::AlreadyOpen { .. }) => {
+            assert!(e.to_string().contains("already open"), "{e}")
+        }
+        other => panic!("expected AlreadyOpen, got {other:?}"),
+    }
+    first.set("k", "v", None).await.unwrap();
+    drop(first);
+    let again = open(&nested).await;
+    assert_eq!(again.get("k").await.unwrap().as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn background_purge_removes_expired_records_from_the_file() {
+    let dir = tempdir();
+    let options = EmbeddedOptions {
+        purge_interval: Duration::from_millis(20),
+        ..EmbeddedOptions::default()
+    };
+    let store = Store::Embedded(Arc::new(
+        EmbeddedStore::open(dir.path(), options).await.unwrap(),
+    ));
+    store
+        .set("gone", "v", Some(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    store
+        .set("stays", "v", Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    // Re-set without TTL: its stale index entry must not delete it.
+    store
+        .set("rewritten", "v", Some(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    store.set("rewritten", "v2", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(store);
+    // Look at the raw file: the purge must have physically removed the record.
+    let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let kv = txn
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new("kv"))
+        .unwrap();
+    assert!(kv.get("gone").unwrap().is_none());
+    assert!(kv.get("stays").unwrap().is_some());
+    assert!(kv.get("rewritten").unwrap().is_some());
+    let exp = txn
+        .open_table(redb::TableDefinition::<(u64, &str), ()>::new("expiry"))
+        .unwrap();
+    let indexed: Vec<String> = redb::ReadableTable::iter(&exp)
+        .unwrap()
+        .map(|e| e.unwrap().0.value().1.to_owned())
+        .collect();
+    assert_eq!(indexed, vec!["stays"]);
+}
+
+/// Environment variable that turns [`child_process_helper`] on: `crash:<dir>` or `lock:<dir>`.
+const CHILD_ENV: &str = "CERTGATE_STORE_TEST_CHILD";
+
+/// Not a test on its own: the body of the child process spawned by the two tests below.
+#[tokio::test]
+async fn child_process_helper() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    if let Some(dir) = mode.strip_prefix("lock:") {
+        match Store::open_embedded(Path::new(dir)).await {
+            Err(StoreError::AlreadyOpen { .. }) => println!("CHILD ALREADY_OPEN"),
+            other => println!("CHILD UNEXPECTED {other:?}"),
+        }
+    } else if let Some(dir) = mode.strip_prefix("crash:") {
+        let s = open(Path::new(dir)).await;
+        for i in 0u64.. {
+            s.set(&format!("k{i}"), &format!("v{i}"), None)
+                .await
+                .unwrap();
+            s.incr_by("acked", 1).await.unwrap();
+            // Printed only once both writes were acknowledged.
+            println!("CHILD ACK {i}");
+        }
+    }
+}
+
+/// Runs [`child_process_helper`] in a new process of this test binary.
+fn spawn_child(mode: String) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "store::tests::embedded::child_process_helper",
+            "--nocapture",
+        ])
+        .args(["--test-threads", "1"])
+        .env(CHILD_ENV, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child test process")
+}
+
+#[tokio::test]
+async fn another_process_gets_a_clear_error() {
+    let dir = tempdir();
+    let _held = open(dir.path()).await;
+    let child = spawn_child(format!("lock:{}", dir.path().display()));
+    let out = child.wait_with_output().expect("child output");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("CHILD ALREADY_OPEN"), "child said: {out}");
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempdir();
+    let mut child = spawn_child(format!("crash:{}", dir.path().display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut last_ack = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while last_ack.is_none_or(|n| n < 50) {
+        assert!(Instant::now() < deadline, "child too slow");
+        let line = match lines.next() {
+            Some(line) => line.expect("read child output"),
+            None => panic!("child exited early"),
+        };
+        if let Some(n) = line.strip_prefix("CHILD ACK ") {
+            last_ack = Some(n.parse::<u64>().expect("ack number"));
+        }
+    }
+    child.kill().expect("SIGKILL child"); // SIGKILL on unix: no clean shutdown
+    child.wait().expect("reap child");
+    // Acknowledgements still in the pipe count too.
+    for line in lines.map_while(Result::ok) {
+        if let Some(n) = line.strip_prefix("CHILD ACK ") {
+            last_ack = n.parse().ok().or(last_ack);
+        }
+    }
+    let last = last_ack.expect("some acks");
+    let s = open(dir.path()).await;
+    for i in 0..=last {
+        assert_eq!(
+            s.get(&format!("k{i}")).await.unwrap(),
+            Some(format!("v{i}"))
+        );
+    }
+    let acked: u64 = s.get("acked").await.unwrap().unwrap().parse().unwrap();
+    assert!(
+        acked > last,
+        "counter {acked} lost acknowledged increments (last ack {last})"
+    );
+}
