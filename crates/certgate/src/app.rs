@@ -49,10 +49,35 @@ pub struct Running {
 pub async fn open_store(cfg: &Config) -> Result<Store, AppError> {
     match cfg.storage.kind {
         StorageKind::Embedded => Ok(Store::open_embedded(&cfg.storage.path).await?),
-        // Refused by config validation until the Redis backend exists.
-        StorageKind::Redis => Err(AppError::Store(StoreError::Unavailable(
-            "the redis backend is not available in this build".into(),
-        ))),
+        StorageKind::Redis => {
+            let s = &cfg.storage;
+            let addrs = if s.enable_cluster || !s.addrs.is_empty() {
+                if s.enable_cluster {
+                    s.addrs.clone()
+                } else {
+                    s.addrs[..1].to_vec()
+                }
+            } else {
+                vec![format!("{}:{}", s.host, s.port)]
+            };
+            let opts = crate::store::RedisOptions {
+                addrs,
+                username: Some(s.username.clone()).filter(|u| !u.is_empty()),
+                password: Some(s.password.clone()).filter(|p| !p.is_empty()),
+                database: s.database,
+                cluster: s.enable_cluster,
+                tls: s.use_ssl,
+                connect_timeout: s.timeout.max(std::time::Duration::from_secs(2)),
+                response_timeout: s.timeout,
+                channels: if cfg.suppress_redis_signal_reload {
+                    Vec::new()
+                } else {
+                    vec![crate::cluster::CHANNEL.to_owned()]
+                },
+            };
+            // Does not fail when Redis is down: the gateway starts and reconnects.
+            Ok(Store::open_redis(&opts).await?)
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub const CERTIFICATE_REMOVED: &str = "CertificateRemoved";
 pub const CERTIFICATE_ADDED: &str = "CertificateAdded";
 
 /// The store's own notice that its subscription came back after an interruption.
-pub const STORE_RECONNECTED: &str = "certgate.store.reconnected";
+pub const STORE_RECONNECTED: &str = crate::store::RECONNECTED_CHANNEL;
 
 /// Go's `crypto.SHA256` enum value, Tyk's signature algorithm marker.
 const ALGORITHM_SHA256: i64 = 5;

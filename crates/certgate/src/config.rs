@@ -555,8 +555,13 @@ fn storage(r: &mut Reader<'_>, base: &Path) -> StorageConfig {
         );
     }
     for (i, a) in cfg.addrs.iter().enumerate() {
-        if a.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
-            r.fail(&format!("storage.addrs[{i}]"), format!("\"{a}\" is not host:port"));
+        if a.rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            r.fail(
+                &format!("storage.addrs[{i}]"),
+                format!("\"{a}\" is not host:port"),
+            );
         }
     }
     cfg

@@ -88,9 +88,15 @@ fn every_error_is_reported_at_once_with_its_field() {
 
 #[test]
 fn redis_cluster_needs_addresses() {
-    let got = issues(load(json!({"storage": {"type": "redis", "enable_cluster": true}}), &[]));
+    let got = issues(load(
+        json!({"storage": {"type": "redis", "enable_cluster": true}}),
+        &[],
+    ));
     assert_eq!(got[0].field, "storage.addrs");
-    let got = issues(load(json!({"storage": {"type": "redis", "addrs": ["nohost"]}}), &[]));
+    let got = issues(load(
+        json!({"storage": {"type": "redis", "addrs": ["nohost"]}}),
+        &[],
+    ));
     assert_eq!(got[0].field, "storage.addrs[0]");
     let c = load(json!({"storage": {"host": "r1", "port": 6380}}), &[]).unwrap();
     assert_eq!(c.storage.kind, StorageKind::Redis);
