@@ -31,6 +31,10 @@ pub mod msg {
     /// The request's Host selects another client-certificate policy than the SNI did.
     pub const MISDIRECTED: &str =
         "Misdirected Request: the Host header does not match the TLS server name";
+    /// Versioned API, no version in the request and no default.
+    pub const VERSION_NOT_FOUND: &str = "Version information not found";
+    /// Versioned API, unknown version.
+    pub const VERSION_UNKNOWN: &str = "This API version does not seem to exist";
     /// `allowed_urls` does not allow this method and path.
     pub const RESOURCE_DISALLOWED: &str = "Access to this resource has been disallowed";
     /// `is_inactive` session.

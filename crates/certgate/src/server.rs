@@ -480,19 +480,7 @@ pub async fn handle(
         errors::proxy_error_response(&e, content_type.as_ref(), cfg.hide_generator_header)
     };
 
-    let ctx = crate::auth::RequestCtx {
-        cfg,
-        store: &gw.store,
-        certs: &gw.certs,
-        caches: &gw.caches,
-        tls: conn.tls,
-        peer: conn.peer.as_deref(),
-    };
-    if let Err(e) = crate::auth::authenticate(&ctx, &api, &parts).await {
-        return fail(e);
-    }
-
-    // Forward.
+    // Request size limit (Tyk's RequestSizeLimit runs before authentication).
     let limit = cfg.http_server_options.max_request_body_size;
     let body = if limit > 0 {
         let declared = parts
@@ -511,6 +499,19 @@ pub async fn handle(
         GwBody::Incoming(body)
     };
     let upstream_path = router::upstream_path(api.spec(), &prefix, parts.uri.path());
+    let ctx = crate::auth::RequestCtx {
+        cfg,
+        store: &gw.store,
+        certs: &gw.certs,
+        caches: &gw.caches,
+        tls: conn.tls,
+        peer: conn.peer.as_deref(),
+    };
+    if let Err(e) = crate::auth::authenticate(&ctx, &api, &parts, upstream_path).await {
+        return fail(e);
+    }
+
+    // Forward.
     let uri = match api.target.uri_for(upstream_path, parts.uri.query()) {
         Ok(u) => u,
         Err(e) => return fail(e),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::StatusCode;
 
+pub mod access;
 pub mod allowlist;
 mod certificate;
 
@@ -238,9 +239,11 @@ pub async fn authenticate(
     ctx: &RequestCtx<'_>,
     api: &LoadedApi,
     parts: &Parts,
+    upstream_path: &str,
 ) -> Result<Option<Authenticated>, ProxyError> {
     let spec = api.spec();
     let now = now_unix();
+    let version = access::requested_version(spec, parts, upstream_path)?;
     if let Some(list) = &api.allow_list {
         list.check(ctx.tls, ctx.peer, now)?;
     }
@@ -271,33 +274,28 @@ pub async fn authenticate(
         found
     };
     post_auth_checks(spec, &found.session, now)?;
+    access::check(
+        spec,
+        &found.session,
+        version.as_deref(),
+        &parts.method,
+        parts.uri.path(),
+    )?;
     Ok(Some(found))
 }
 
-/// KeyExpired then AccessRightsCheck (§1.9).
-pub fn post_auth_checks(spec: &ApiSpec, s: &SessionState, now: i64) -> Result<(), ProxyError> {
+/// KeyExpired (§1.9).
+pub fn post_auth_checks(_spec: &ApiSpec, s: &SessionState, now: i64) -> Result<(), ProxyError> {
     if s.is_inactive {
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::KEY_INACTIVE));
     }
     if s.is_expired(now) {
         return Err(ProxyError::new(StatusCode::UNAUTHORIZED, msg::KEY_EXPIRED));
     }
-    if !s.access_rights.is_empty() && !s.access_rights.contains_key(&spec.api_id) {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
-    }
-    // Policies and per-URL rights are not applied yet: a session that relies on them
-    // is refused rather than given more than it was meant to have (fail closed).
+    // Policies are not applied yet: a session that relies on them is refused rather
+    // than given more than it was meant to have (fail closed).
     if !s.apply_policies.is_empty() || !s.apply_policy_id.is_empty() {
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
-    }
-    if s.access_rights
-        .get(&spec.api_id)
-        .is_some_and(|ar| !ar.allowed_urls.is_empty())
-    {
-        return Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            msg::RESOURCE_DISALLOWED,
-        ));
     }
     Ok(())
 }
