@@ -1,6 +1,7 @@
 //! End-to-end tests over real sockets: TLS handshakes with run-time PKI, a real
 //! upstream, the Gateway API, and the `certgate` binary itself.
 
+mod access;
 mod admin_apis;
 mod admin_keys;
 mod binary;
