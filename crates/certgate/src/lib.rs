@@ -5,6 +5,7 @@
 //! - [`apidef`]: Tyk Classic and Tyk OAS API definitions, parsed into one internal form.
 //! - [`tokens`]: Tyk's token derivation (`generateToken`) and key hashing.
 //! - [`session`]: the session (key) object, round-tripping Tyk's JSON.
+//! - [`policy`]: security policies and the effective session (policies applied).
 //! - [`store`]: the storage interface and its embedded (persistent) implementation.
 //! - [`tls`]: server certificates, per-ClientHello client-certificate policy, peer info.
 //! - [`router`]: listen paths, `/{api_id}/` mounts and custom domains.
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod errors;
 pub mod gateway;
 pub mod pki;
+pub mod policy;
 pub mod proxy;
 pub mod router;
 pub mod server;
