@@ -26,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod errors;
 pub mod gateway;
+pub mod limits;
 pub mod pki;
 pub mod proxy;
 pub mod router;
