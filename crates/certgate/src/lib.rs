@@ -27,6 +27,7 @@ pub mod config;
 pub mod demo;
 pub mod errors;
 pub mod gateway;
+pub mod limits;
 pub mod pki;
 pub mod policy;
 pub mod proxy;

@@ -66,7 +66,7 @@ use redb::{
 use tokio::sync::{broadcast, oneshot};
 
 use super::record::{self, Value};
-use super::{Notification, StoreError, StoreResult, Ttl};
+use super::{CounterIncr, Notification, StoreError, StoreResult, Ttl};
 use writer::{writer_loop, Op, Reply, Request};
 
 /// The database file inside the store directory.
@@ -367,6 +367,22 @@ impl EmbeddedStore {
             .await?
         {
             Reply::Int(n) => Ok(n),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub(super) async fn incr_window(&self, items: &[CounterIncr]) -> StoreResult<Vec<i64>> {
+        for item in items {
+            // The value is at most 20 bytes; the key is what could be too large.
+            check_size(&item.key, item.key.len() + 20)?;
+        }
+        match self
+            .submit(Op::IncrWindow {
+                items: items.to_vec(),
+            })
+            .await?
+        {
+            Reply::Ints(values) if values.len() == items.len() => Ok(values),
             other => Err(unexpected(&other)),
         }
     }

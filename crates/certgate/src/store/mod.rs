@@ -32,8 +32,9 @@
 //! - **Expiry.** A key may carry a time to live. Once it passes, the key is gone for every
 //!   command, immediately. Writing a key with [`Store::set`] (and its `_nx`/`_xx` variants)
 //!   replaces its TTL with the one given (`None` = persist); `incr_by`, list and set commands
-//!   keep the TTL. A TTL must be positive: [`StoreError::InvalidTtl`] otherwise, as Redis
-//!   refuses `SET … PX 0`. `expire` with a zero duration deletes the key, as Redis does.
+//!   keep the TTL; [`Store::incr_window`] sets one only on the counters it creates. A TTL
+//!   must be positive: [`StoreError::InvalidTtl`] otherwise, as Redis refuses `SET … PX 0`.
+//!   `expire` with a zero duration deletes the key, as Redis does.
 //! - **Acknowledged writes are durable** (embedded: fsynced before the call returns; Redis:
 //!   as durable as the server's own persistence settings make them).
 //! - **Notifications** ([`Store::publish`]/[`Store::subscribe`]) are fire-and-forget pub/sub:
@@ -171,6 +172,29 @@ impl Ttl {
         match self {
             Ttl::Expires(d) => Some(d),
             Ttl::Missing | Ttl::Persistent => None,
+        }
+    }
+}
+
+/// One counter update of [`Store::incr_window`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterIncr {
+    /// The counter's key.
+    pub key: String,
+    /// What to add (negative to subtract).
+    pub by: i64,
+    /// The TTL given to the counter if this call creates it (`None`: persistent). Never
+    /// applied to an existing counter. Must not be zero.
+    pub ttl_if_new: Option<Duration>,
+}
+
+impl CounterIncr {
+    /// An update of `key` by `by`, with `ttl_if_new` if it creates the counter.
+    pub fn new(key: impl Into<String>, by: i64, ttl_if_new: Option<Duration>) -> Self {
+        Self {
+            key: key.into(),
+            by,
+            ttl_if_new,
         }
     }
 }
@@ -320,6 +344,42 @@ impl Store {
         match self {
             Store::Embedded(s) => s.incr_by(key, by).await,
             Store::Redis(s) => s.incr_by(key, by).await,
+        }
+    }
+
+    /// Updates several counters in ONE round trip (the gateway's rate-limit and quota counters of
+    /// a request): for each item in order, atomically, "if `key` does not exist, create it with
+    /// value 0 and TTL `ttl_if_new` (`None` = persistent); then `INCRBY key by`". Returns the new
+    /// values, in the order of `items`. A key may appear more than once; each occurrence sees
+    /// the ones before it.
+    ///
+    /// The TTL is set only when the counter is created: later calls never extend or clear it,
+    /// so a counter created with a TTL of `d` disappears `d` after its creation and the next
+    /// call starts it again from 0 (a fixed window, or a quota period). A negative `by` gives
+    /// units back.
+    ///
+    /// Redis: one Lua script (`SET key 0 PX ttl NX` + `INCRBY` per item), sent as `EVALSHA`
+    /// (`EVAL` once if Redis does not have it yet); in a cluster, one script per hash slot
+    /// involved, all sent at once. Embedded: one command of the writer, so one transaction.
+    ///
+    /// Errors: [`StoreError::InvalidTtl`] for a zero `ttl_if_new` (nothing is sent);
+    /// [`StoreError::WrongType`], [`StoreError::NotInteger`] or [`StoreError::Overflow`] for the
+    /// first item that cannot be incremented. The embedded store then applies no item; Redis
+    /// has applied the items of the same hash slot before the failing one (and, in a cluster,
+    /// those of other slots), as a Redis script or pipeline would. The gateway's counters are
+    /// its own keys, so these arise only from foreign data written under the same names.
+    pub async fn incr_window(&self, items: &[CounterIncr]) -> StoreResult<Vec<i64>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(bad) = items.iter().find(|i| i.ttl_if_new == Some(Duration::ZERO)) {
+            return Err(StoreError::InvalidTtl {
+                key: bad.key.clone(),
+            });
+        }
+        match self {
+            Store::Embedded(s) => s.incr_window(items).await,
+            Store::Redis(s) => s.incr_window(items).await,
         }
     }
 

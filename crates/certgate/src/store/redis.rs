@@ -9,6 +9,7 @@
 //! | `set`, `set_nx`, `set_xx` | `SET key value [PX ms] [NX\|XX]` |
 //! | `delete`, `exists`, `ttl`, `expire` | `DEL`, `EXISTS`, `PTTL`, `PEXPIRE` |
 //! | `incr_by` | `INCRBY` |
+//! | `incr_window` | `EVALSHA` of a script doing `SET key 0 PX ttl NX` + `INCRBY` per key (`EVAL` if Redis lacks it); cluster: one per hash slot |
 //! | `keys_with_prefix` | `SCAN cursor MATCH <escaped prefix>* COUNT 1000` until cursor 0 |
 //! | `list_push`, `list_range`, `list_remove` | `RPUSH`, `LRANGE 0 -1`, `LREM key 0 value` |
 //! | `set_add`, `set_remove`, `set_members` | `SADD`, `SREM`, `SMEMBERS` |
@@ -52,17 +53,17 @@ mod conn;
 mod pubsub;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{Cmd, Value};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::embedded::MAX_RECORD_BYTES;
-use super::{Notification, StoreError, StoreResult, Ttl};
-use conn::{corrupt, unexpected, Shared};
+use super::{CounterIncr, Notification, StoreError, StoreResult, Ttl};
+use conn::{corrupt, unexpected, LuaScript, Shared};
 
 /// The channel of the notification the store emits itself when its subscription to Redis is
 /// re-established after having been lost (or after Redis was unreachable at start): messages
@@ -317,6 +318,55 @@ impl RedisStore {
             .await
     }
 
+    pub(super) async fn incr_window(&self, items: &[CounterIncr]) -> StoreResult<Vec<i64>> {
+        let mut args = Vec::with_capacity(items.len() * 2);
+        for item in items {
+            check_size(&item.key, item.key.len())?;
+            let ttl = match item.ttl_if_new {
+                Some(ttl) => ttl_ms(&item.key, ttl)?,
+                None => 0,
+            };
+            args.push((item.by.to_string(), ttl.to_string()));
+        }
+        // Standalone: one script. Cluster: one per hash slot (a script's keys must share one),
+        // in the order the slots first appear, all sent at once.
+        let groups: Vec<Vec<usize>> = if self.shared.is_cluster() {
+            let mut groups: Vec<(Slot, Vec<usize>)> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let slot = Slot::for_key(&item.key);
+                match groups.iter_mut().find(|(s, _)| *s == slot) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((slot, vec![i])),
+                }
+            }
+            groups.into_iter().map(|(_, members)| members).collect()
+        } else {
+            vec![(0..items.len()).collect()]
+        };
+        let calls = groups.iter().map(|members| {
+            let keys: Vec<&str> = members.iter().map(|&i| items[i].key.as_str()).collect();
+            let argv: Vec<String> = members
+                .iter()
+                .flat_map(|&i| [args[i].0.clone(), args[i].1.clone()])
+                .collect();
+            async move {
+                let reply = self
+                    .shared
+                    .eval(incr_window_script(), &keys, &argv, keys[0])
+                    .await?;
+                parse_incr_window(reply, &keys)
+            }
+        });
+        let replies = futures_util::future::try_join_all(calls).await?;
+        let mut values = vec![0; items.len()];
+        for (members, group_values) in groups.iter().zip(replies) {
+            for (&i, value) in members.iter().zip(group_values) {
+                values[i] = value;
+            }
+        }
+        Ok(values)
+    }
+
     pub(super) async fn keys_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
         let pattern = glob_prefix(prefix);
         let nodes = match self.shared.is_cluster() {
@@ -425,6 +475,75 @@ impl RedisStore {
             Value::Int(n) => Ok(n),
             other => Err(unexpected(name, key, &other)),
         }
+    }
+}
+
+/// `Store::incr_window` for the keys of one hash slot. `ARGV` holds `by, ttl_ms` per key
+/// (`ttl_ms` 0: no TTL). Each counter is created with its TTL if missing (`SET … NX`, which
+/// leaves an existing key alone whatever its type) and then incremented; a script runs
+/// atomically, so no counter can expire between the two. An `INCRBY` error is returned as the
+/// last element (a string) instead of aborting with a generic script error, so the caller knows
+/// which key failed; the items after it are not applied.
+const INCR_WINDOW_LUA: &str = r"
+local out = {}
+for i = 1, #KEYS do
+  local ttl = ARGV[2 * i]
+  if ttl ~= '0' then
+    redis.call('SET', KEYS[i], '0', 'PX', ttl, 'NX')
+  end
+  local n = redis.pcall('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  if type(n) == 'table' and n.err then
+    out[#out + 1] = n.err
+    return out
+  end
+  out[#out + 1] = n
+end
+return out
+";
+
+fn incr_window_script() -> &'static LuaScript {
+    static SCRIPT: OnceLock<LuaScript> = OnceLock::new();
+    SCRIPT.get_or_init(|| LuaScript::new(INCR_WINDOW_LUA))
+}
+
+/// The script's reply: one integer per key, or integers followed by the error of the next key.
+fn parse_incr_window(reply: Value, keys: &[&str]) -> StoreResult<Vec<i64>> {
+    let label = keys.first().copied().unwrap_or_default();
+    let Value::Array(items) = reply else {
+        return Err(unexpected("EVALSHA", label, &reply));
+    };
+    let mut values = Vec::with_capacity(keys.len());
+    for (item, key) in items.into_iter().zip(keys) {
+        match item {
+            Value::Int(n) => values.push(n),
+            Value::BulkString(message) => {
+                return Err(script_error(key, &String::from_utf8_lossy(&message)))
+            }
+            Value::SimpleString(message) => return Err(script_error(key, &message)),
+            other => return Err(unexpected("EVALSHA", key, &other)),
+        }
+    }
+    if values.len() != keys.len() {
+        return Err(StoreError::Backend(format!(
+            "the counter script answered {} values for {} keys",
+            values.len(),
+            keys.len()
+        )));
+    }
+    Ok(values)
+}
+
+/// An `INCRBY` error reported by the counter script, as `INCRBY` itself would map it.
+fn script_error(key: &str, message: &str) -> StoreError {
+    let key = key.to_owned();
+    if message.starts_with("WRONGTYPE") {
+        StoreError::WrongType { key }
+    } else if message.contains("not an integer or out of range") {
+        StoreError::NotInteger { key }
+    } else if message.contains("would overflow") {
+        StoreError::Overflow { key }
+    } else {
+        StoreError::Backend(format!("Redis: INCRBY of `{key}`: {message}"))
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::{check_size, corrupt, now_ms, wrong_type, SetCondition, EXPIRY, KV};
 use crate::store::record::{self, Record, Value};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{CounterIncr, StoreError, StoreResult};
 
 /// Most write commands applied in one transaction.
 const MAX_BATCH: usize = 256;
@@ -37,6 +37,10 @@ pub(super) enum Op {
         key: String,
         by: i64,
     },
+    /// Several counters in one command (`Store::incr_window`): all applied or none.
+    IncrWindow {
+        items: Vec<CounterIncr>,
+    },
     ListPush {
         key: String,
         value: String,
@@ -60,6 +64,7 @@ pub(super) enum Op {
 pub(super) enum Reply {
     Bool(bool),
     Int(i64),
+    Ints(Vec<i64>),
     Count(u64),
 }
 
@@ -298,18 +303,7 @@ fn apply(t: &mut Tables<'_>, op: Op, now: u64) -> Result<Reply, OpError> {
         }
         Op::IncrBy { key, by } => {
             let (old, rec) = t.load(&key, now)?;
-            let (current, expiry) = match rec {
-                None => (0, 0),
-                Some(Record {
-                    expiry,
-                    value: Value::Str(s),
-                }) => {
-                    let n = parse_canonical_i64(&s)
-                        .ok_or_else(|| StoreError::NotInteger { key: key.clone() })?;
-                    (n, expiry)
-                }
-                Some(_) => return Err(wrong_type(&key).into()),
-            };
+            let (current, expiry) = counter(&key, rec)?.unwrap_or((0, 0));
             let n = current
                 .checked_add(by)
                 .ok_or_else(|| StoreError::Overflow { key: key.clone() })?;
@@ -320,6 +314,7 @@ fn apply(t: &mut Tables<'_>, op: Op, now: u64) -> Result<Reply, OpError> {
             t.put(&key, old, &rec)?;
             Ok(Reply::Int(n))
         }
+        Op::IncrWindow { items } => incr_window(t, items, now),
         Op::ListPush { key, value } => {
             let (old, rec) = t.load(&key, now)?;
             let (mut items, expiry) = match rec {
@@ -410,6 +405,76 @@ fn apply(t: &mut Tables<'_>, op: Op, now: u64) -> Result<Reply, OpError> {
             Ok(Reply::Bool(removed))
         }
     }
+}
+
+/// The integer and expiry of a live counter record; `None` if there is none.
+fn counter(key: &str, rec: Option<Record>) -> Result<Option<(i64, u64)>, OpError> {
+    match rec {
+        None => Ok(None),
+        Some(Record {
+            expiry,
+            value: Value::Str(s),
+        }) => {
+            let n = parse_canonical_i64(&s)
+                .ok_or_else(|| StoreError::NotInteger { key: key.into() })?;
+            Ok(Some((n, expiry)))
+        }
+        Some(_) => Err(wrong_type(key).into()),
+    }
+}
+
+/// A counter as `incr_window` leaves it, before it is written.
+struct PendingCounter {
+    key: String,
+    /// The expiry stored before this command (for the expiry index).
+    stored_expiry: u64,
+    expiry: u64,
+    value: i64,
+    /// Whether the record must be written (created or changed).
+    dirty: bool,
+}
+
+/// `Store::incr_window`: computes every new value first (a key may appear several times, each
+/// occurrence seeing the previous ones), then writes. A failing item therefore leaves the
+/// whole command unapplied, like every other command here.
+fn incr_window(t: &mut Tables<'_>, items: Vec<CounterIncr>, now: u64) -> Result<Reply, OpError> {
+    let mut pending: Vec<PendingCounter> = Vec::with_capacity(items.len());
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        let slot = match pending.iter().position(|p| p.key == item.key) {
+            Some(i) => i,
+            None => {
+                let (stored_expiry, rec) = t.load(&item.key, now)?;
+                let (value, expiry, dirty) = match counter(&item.key, rec)? {
+                    Some((n, expiry)) => (n, expiry, false),
+                    None => (0, item.ttl_if_new.map_or(0, |d| expiry_at(now, d)), true),
+                };
+                pending.push(PendingCounter {
+                    key: item.key,
+                    stored_expiry,
+                    expiry,
+                    value,
+                    dirty,
+                });
+                pending.len() - 1
+            }
+        };
+        let p = &mut pending[slot];
+        p.value = p
+            .value
+            .checked_add(item.by)
+            .ok_or_else(|| StoreError::Overflow { key: p.key.clone() })?;
+        p.dirty |= item.by != 0;
+        values.push(p.value);
+    }
+    for p in pending.into_iter().filter(|p| p.dirty) {
+        let rec = Record {
+            expiry: p.expiry,
+            value: Value::Str(p.value.to_string()),
+        };
+        t.put(&p.key, p.stored_expiry, &rec)?;
+    }
+    Ok(Reply::Ints(values))
 }
 
 /// Removes up to `limit` keys whose expiry is at or before `now`. `Ok(true)` if more are due.

@@ -64,6 +64,25 @@ const CLUSTER_RETRIES: u32 = 2;
 const CLUSTER_RETRY_MIN_WAIT_MS: u64 = 20;
 const CLUSTER_RETRY_MAX_WAIT_MS: u64 = 200;
 
+/// A Lua script and its SHA-1 (what `EVALSHA` names it by).
+pub(super) struct LuaScript {
+    pub(super) source: &'static str,
+    pub(super) sha: String,
+}
+
+impl LuaScript {
+    pub(super) fn new(source: &'static str) -> Self {
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            source.as_bytes(),
+        );
+        Self {
+            source,
+            sha: hex::encode(digest.as_ref()),
+        }
+    }
+}
+
 /// The message of [`StoreError::Unavailable`] while the gate is closed.
 const DISCONNECTED: &str = "Redis is not reachable (the store reconnects by itself)";
 
@@ -201,13 +220,44 @@ impl Shared {
         if !self.is_connected() {
             return Err(StoreError::Unavailable(DISCONNECTED.into()));
         }
-        self.raw(cmd, route).await.map_err(|f| {
-            let err = to_store_error(f, key);
-            if matches!(err, StoreError::Unavailable(_)) {
-                self.request_probe();
+        self.raw(cmd, route).await.map_err(|f| self.fail(f, key))
+    }
+
+    /// Runs a Lua script with `EVALSHA` (redis-rs routes it by its first key in a cluster, so
+    /// every key must be in one hash slot), falling back once to `EVAL`, which also loads it,
+    /// if Redis does not have it (first use, restart, `SCRIPT FLUSH`). `key` names the key in
+    /// errors.
+    pub(super) async fn eval(
+        &self,
+        script: &LuaScript,
+        keys: &[&str],
+        args: &[String],
+        key: &str,
+    ) -> StoreResult<Value> {
+        if !self.is_connected() {
+            return Err(StoreError::Unavailable(DISCONNECTED.into()));
+        }
+        let call = |command: &str, body: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(body).arg(keys.len()).arg(keys).arg(args);
+            cmd
+        };
+        let result = match self.raw(&call("EVALSHA", &script.sha), None).await {
+            Err(Failure::Redis(e)) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.raw(&call("EVAL", script.source), None).await
             }
-            err
-        })
+            other => other,
+        };
+        result.map_err(|f| self.fail(f, key))
+    }
+
+    /// The error of a failed round trip; asks for a probe if Redis seems unreachable.
+    fn fail(&self, f: Failure, key: &str) -> StoreError {
+        let err = to_store_error(f, key);
+        if matches!(err, StoreError::Unavailable(_)) {
+            self.request_probe();
+        }
+        err
     }
 
     /// One bounded round trip, whatever the gate says.

@@ -203,3 +203,38 @@ async fn acknowledged_writes_survive_kill_9() {
         "counter {acked} lost acknowledged increments (last ack {last})"
     );
 }
+
+#[tokio::test]
+async fn incr_window_is_all_or_nothing_and_persists() {
+    use super::super::CounterIncr;
+    let dir = tempdir();
+    {
+        let s = open(dir.path()).await;
+        s.set("text", "abc", None).await.unwrap();
+        let r = s
+            .incr_window(&[
+                CounterIncr::new("quota-a", 1, Some(Duration::from_secs(3600))),
+                CounterIncr::new("text", 1, None),
+            ])
+            .await;
+        assert!(matches!(r, Err(StoreError::NotInteger { .. })), "{r:?}");
+        assert!(!s.exists("quota-a").await.unwrap(), "nothing applied");
+        let ok = s
+            .incr_window(&[CounterIncr::new(
+                "quota-a",
+                5,
+                Some(Duration::from_secs(3600)),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(ok, vec![5]);
+    }
+    let s = open(dir.path()).await;
+    let again = s
+        .incr_window(&[CounterIncr::new("quota-a", 1, Some(Duration::from_secs(1)))])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![6]);
+    let ttl = s.ttl("quota-a").await.unwrap().remaining().unwrap();
+    assert!(ttl > Duration::from_secs(3590), "{ttl:?}");
+}

@@ -144,4 +144,10 @@ suite!(
     get_many_keeps_order_across_keys,
     publish_reaches_every_subscriber,
     health_is_reported,
+    incr_window_sets_the_ttl_only_on_creation,
+    incr_window_counter_expires_and_restarts_from_zero,
+    incr_window_concurrent_calls_lose_no_increment,
+    incr_window_negative_increments_give_units_back,
+    incr_window_errors,
+    incr_window_keeps_order_across_keys,
 );

@@ -370,3 +370,50 @@ async fn cluster_keys_spread_over_masters_and_pubsub_is_cluster_wide() {
     assert!((3..=100).contains(&(after - before)), "{before} → {after}");
     eprintln!("one get_many of 100 keys sent {} MGETs", after - before);
 }
+
+#[tokio::test]
+async fn incr_window_is_one_script_call_and_survives_a_script_flush() {
+    use super::super::CounterIncr;
+    let server = RedisServer::start();
+    let store = open_redis(redis_options(vec![server.addr()], false)).await;
+    let items = [
+        CounterIncr::new("rate-limit-k:1", 1, Some(Duration::from_secs(60))),
+        CounterIncr::new("rate-limit-k:0", 0, Some(Duration::from_secs(1))),
+        CounterIncr::new("quota-k", 1, Some(Duration::from_secs(60))),
+    ];
+    assert_eq!(store.incr_window(&items).await.unwrap(), vec![1, 0, 1]);
+    server.reset_stats();
+    assert_eq!(store.incr_window(&items).await.unwrap(), vec![2, 0, 2]);
+    let stats = server.command_stats();
+    assert_eq!(stats.get("evalsha"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("eval"), None, "{stats:?}");
+    // Redis forgot the script (restart, SCRIPT FLUSH): EVAL loads it again, once.
+    server.query(redis::cmd("SCRIPT").arg("FLUSH")).unwrap();
+    server.reset_stats();
+    assert_eq!(store.incr_window(&items).await.unwrap(), vec![3, 0, 3]);
+    assert_eq!(store.incr_window(&items).await.unwrap(), vec![4, 0, 4]);
+    let stats = server.command_stats();
+    assert_eq!(stats.get("eval"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("evalsha"), Some(&2), "{stats:?}");
+}
+
+#[tokio::test]
+async fn cluster_incr_window_sends_one_script_per_slot() {
+    use super::super::CounterIncr;
+    let cluster = RedisCluster::shared().await;
+    let store = open_redis(redis_options(cluster.addrs(), true)).await;
+    let ttl = Some(Duration::from_secs(60));
+    // Two keys sharing a hash tag (one slot) and a third elsewhere.
+    let items = [
+        CounterIncr::new("{k}rate", 1, ttl),
+        CounterIncr::new("quota-k", 1, ttl),
+        CounterIncr::new("{k}prev", 0, ttl),
+    ];
+    // The first call loads the script on the masters involved (EVALSHA fails, EVAL).
+    assert_eq!(store.incr_window(&items).await.unwrap(), vec![1, 1, 0]);
+    let count = |name: &str| cluster.command_stats().get(name).copied().unwrap_or(0);
+    let (evalsha, eval) = (count("evalsha"), count("eval"));
+    assert_eq!(store.incr_window(&items).await.unwrap(), vec![2, 2, 0]);
+    assert_eq!(count("evalsha") - evalsha, 2);
+    assert_eq!(count("eval") - eval, 0);
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::super::{Notification, Store, StoreError, Ttl};
+use super::super::{CounterIncr, Notification, Store, StoreError, Ttl};
 use super::eventually;
 
 fn wrong<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
@@ -385,4 +385,200 @@ pub(super) async fn health_is_reported(s: &Store) {
     s.ping().await.unwrap();
     let debug = format!("{s:?}");
     assert!(debug.starts_with("Store::"), "{debug}");
+}
+
+fn incr(key: &str, by: i64, ttl: Option<Duration>) -> CounterIncr {
+    CounterIncr::new(key, by, ttl)
+}
+
+const MINUTE: Option<Duration> = Some(Duration::from_secs(60));
+
+pub(super) async fn incr_window_sets_the_ttl_only_on_creation(s: &Store) {
+    assert!(s.incr_window(&[]).await.unwrap().is_empty());
+    let got = s
+        .incr_window(&[
+            incr("rate-limit-k", 1, MINUTE),
+            incr("quota-k", 5, None),
+            // Already created by the first item: neither a new TTL nor a reset.
+            incr("rate-limit-k", 2, Some(Duration::from_secs(1))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![1, 5, 3]);
+    assert_eq!(s.ttl("quota-k").await.unwrap(), Ttl::Persistent);
+    let first = s.ttl("rate-limit-k").await.unwrap().remaining().unwrap();
+    assert!(first > Duration::from_secs(58), "{first:?}");
+    // A second call does not extend (or shorten) the TTL.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let got = s
+        .incr_window(&[incr("rate-limit-k", 1, Some(Duration::from_secs(3600)))])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![4]);
+    let second = s.ttl("rate-limit-k").await.unwrap().remaining().unwrap();
+    assert!(
+        second < first && second > Duration::from_secs(58),
+        "{second:?}"
+    );
+    // An existing persistent counter stays persistent.
+    s.set("c", "7", None).await.unwrap();
+    assert_eq!(
+        s.incr_window(&[incr("c", 1, Some(Duration::from_secs(1)))])
+            .await
+            .unwrap(),
+        vec![8]
+    );
+    assert_eq!(s.ttl("c").await.unwrap(), Ttl::Persistent);
+    assert_eq!(s.get("c").await.unwrap().as_deref(), Some("8"));
+    // Adding 0 creates a missing counter (with the TTL) and changes nothing else.
+    assert_eq!(
+        s.incr_window(&[incr("zero", 0, MINUTE), incr("c", 0, None)])
+            .await
+            .unwrap(),
+        vec![0, 8]
+    );
+    assert!(s.ttl("zero").await.unwrap().remaining().is_some());
+    assert_eq!(s.ttl("c").await.unwrap(), Ttl::Persistent);
+}
+
+pub(super) async fn incr_window_counter_expires_and_restarts_from_zero(s: &Store) {
+    let short = Some(Duration::from_millis(200));
+    let start = Instant::now();
+    for expected in 1..=3 {
+        assert_eq!(
+            s.incr_window(&[incr("quota-w", 1, short)]).await.unwrap(),
+            vec![expected]
+        );
+    }
+    eventually("the counter expires", || async {
+        !s.exists("quota-w").await.unwrap()
+    })
+    .await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(190),
+        "{:?}",
+        start.elapsed()
+    );
+    // A new window: from zero again, with a fresh TTL.
+    assert_eq!(
+        s.incr_window(&[incr("quota-w", 1, MINUTE)]).await.unwrap(),
+        vec![1]
+    );
+    let ttl = s.ttl("quota-w").await.unwrap().remaining().unwrap();
+    assert!(ttl > Duration::from_secs(58), "{ttl:?}");
+}
+
+pub(super) async fn incr_window_concurrent_calls_lose_no_increment(s: &Store) {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..100 {
+                let v = s
+                    .incr_window(&[incr("quota-c", 1, MINUTE), incr("rate-limit-c", 2, None)])
+                    .await
+                    .unwrap();
+                seen.push(v[0]);
+            }
+            seen
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.extend(t.await.unwrap());
+    }
+    // Every call got its own value: no two saw the same count, none was lost.
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=800).collect::<Vec<i64>>());
+    assert_eq!(s.get("quota-c").await.unwrap().as_deref(), Some("800"));
+    assert_eq!(
+        s.get("rate-limit-c").await.unwrap().as_deref(),
+        Some("1600")
+    );
+}
+
+pub(super) async fn incr_window_negative_increments_give_units_back(s: &Store) {
+    assert_eq!(
+        s.incr_window(&[incr("quota-n", 3, MINUTE)]).await.unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        s.incr_window(&[incr("quota-n", -1, MINUTE), incr("quota-n", -5, None)])
+            .await
+            .unwrap(),
+        vec![2, -3]
+    );
+    assert_eq!(s.get("quota-n").await.unwrap().as_deref(), Some("-3"));
+    assert!(s.ttl("quota-n").await.unwrap().remaining().is_some());
+    // Giving back on a missing counter creates it below zero, with the TTL.
+    assert_eq!(
+        s.incr_window(&[incr("fresh", -1, MINUTE)]).await.unwrap(),
+        vec![-1]
+    );
+    assert!(s.ttl("fresh").await.unwrap().remaining().is_some());
+}
+
+pub(super) async fn incr_window_errors(s: &Store) {
+    s.list_push("list", "a").await.unwrap();
+    s.set("text", "abc", None).await.unwrap();
+    s.set("max", &i64::MAX.to_string(), None).await.unwrap();
+    let r = s.incr_window(&[incr("list", 1, MINUTE)]).await;
+    assert!(wrong(&r), "{r:?}");
+    let r = s.incr_window(&[incr("text", 1, None)]).await;
+    assert!(
+        matches!(&r, Err(StoreError::NotInteger { key }) if key == "text"),
+        "{r:?}"
+    );
+    let r = s.incr_window(&[incr("max", 1, None)]).await;
+    assert!(
+        matches!(&r, Err(StoreError::Overflow { key }) if key == "max"),
+        "{r:?}"
+    );
+    // The failing item names its own key, wherever it is in the call.
+    let r = s
+        .incr_window(&[incr("ok", 1, None), incr("text", 1, None)])
+        .await;
+    assert!(
+        matches!(&r, Err(StoreError::NotInteger { key }) if key == "text"),
+        "{r:?}"
+    );
+    // A zero TTL is refused before anything is applied.
+    let r = s
+        .incr_window(&[incr("z1", 1, None), incr("z2", 1, Some(Duration::ZERO))])
+        .await;
+    assert!(
+        matches!(&r, Err(StoreError::InvalidTtl { key }) if key == "z2"),
+        "{r:?}"
+    );
+    assert!(!s.exists("z1").await.unwrap());
+    // The failing keys are unchanged.
+    assert_eq!(s.list_range("list").await.unwrap(), vec!["a"]);
+    assert_eq!(s.get("text").await.unwrap().as_deref(), Some("abc"));
+    assert_eq!(s.get("max").await.unwrap(), Some(i64::MAX.to_string()));
+}
+
+pub(super) async fn incr_window_keeps_order_across_keys(s: &Store) {
+    // Many keys, so a cluster spreads them over every master; some repeat.
+    let mut items = Vec::new();
+    for i in 0..40i64 {
+        items.push(incr(&format!("quota-{}", i % 25), i + 1, MINUTE));
+    }
+    items.push(incr("{tag}a", 1, None));
+    items.push(incr("{tag}b", 2, None));
+    let got = s.incr_window(&items).await.unwrap();
+    let mut totals = std::collections::HashMap::new();
+    let expected: Vec<i64> = items
+        .iter()
+        .map(|item| {
+            let total = totals.entry(item.key.clone()).or_insert(0);
+            *total += item.by;
+            *total
+        })
+        .collect();
+    assert_eq!(got, expected);
+    for i in 0..25 {
+        let key = format!("quota-{i}");
+        assert_eq!(s.get(&key).await.unwrap(), Some(totals[&key].to_string()));
+    }
 }
