@@ -58,6 +58,8 @@ pub struct ProxyError {
     pub status: StatusCode,
     /// Message placed in the error template.
     pub message: String,
+    /// `X-RateLimit-*` values to send with the error (rate limit and quota refusals).
+    pub rate_headers: Option<crate::limits::RateHeaders>,
 }
 
 impl ProxyError {
@@ -66,6 +68,7 @@ impl ProxyError {
         Self {
             status,
             message: message.into(),
+            rate_headers: None,
         }
     }
 }
@@ -138,7 +141,21 @@ pub fn proxy_error_response(
         resp.headers_mut()
             .insert("x-generator", HeaderValue::from_static("tyk.io"));
     }
+    if let Some(h) = &err.rate_headers {
+        set_rate_headers(resp.headers_mut(), h);
+    }
     resp
+}
+
+/// Writes `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
+pub fn set_rate_headers(headers: &mut http::HeaderMap, h: &crate::limits::RateHeaders) {
+    for (name, v) in [
+        ("x-ratelimit-limit", h.limit),
+        ("x-ratelimit-remaining", h.remaining),
+        ("x-ratelimit-reset", h.reset),
+    ] {
+        headers.insert(name, HeaderValue::from(v));
+    }
 }
 
 /// The plain-text 404 for a request that matches no API.

@@ -19,6 +19,7 @@ use crate::auth::allowlist::AllowList;
 use crate::certs::CertManager;
 use crate::cluster::{self, Caches};
 use crate::config::Config;
+use crate::policy::PolicySet;
 use crate::proxy::{Target, Upstream};
 use crate::router::Router;
 use crate::store::Store;
@@ -54,8 +55,10 @@ pub struct Snapshot {
     pub client_auth: ClientAuthTable,
     /// The Gateway API's allow list when `security.control_api_use_mutual_tls`.
     pub control_allow_list: Option<Arc<AllowList>>,
-    /// Policies by id, as loaded from `policies.policy_path`.
+    /// Policies by id, as loaded from `policies.policy_path` (the documents).
     pub policies: BTreeMap<String, Value>,
+    /// The same policies, parsed for application to sessions.
+    pub policy_set: PolicySet,
     /// TLS server configs (None on a plain-HTTP gateway).
     pub tls: Option<Arc<TlsSettings>>,
     /// Increases with every reload.
@@ -324,6 +327,11 @@ async fn build_snapshot(
         .map(|l| l.pool.clone())
         .unwrap_or_default();
     let client_auth = ClientAuthTable::new(config, &with_lists, &control_pool, tls.as_deref());
+    let (policy_set, policy_errors) =
+        PolicySet::new(policies.iter().map(|(id, v)| (id.clone(), v.clone())));
+    for e in policy_errors {
+        tracing::error!("policy skipped: {e}");
+    }
     Snapshot {
         apis,
         by_id,
@@ -331,6 +339,7 @@ async fn build_snapshot(
         client_auth,
         control_allow_list,
         policies,
+        policy_set,
         tls,
         generation,
     }

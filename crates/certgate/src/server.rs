@@ -472,7 +472,6 @@ pub async fn handle(
     };
     let api = snapshot.apis[m.api].clone();
     let prefix = m.prefix.to_owned();
-    drop(snapshot);
 
     let (parts, body) = req.into_parts();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
@@ -504,12 +503,14 @@ pub async fn handle(
         store: &gw.store,
         certs: &gw.certs,
         caches: &gw.caches,
+        policies: &snapshot.policy_set,
         tls: conn.tls,
         peer: conn.peer.as_deref(),
     };
-    if let Err(e) = crate::auth::authenticate(&ctx, &api, &parts, upstream_path).await {
-        return fail(e);
-    }
+    let authorized = match crate::auth::authenticate(&ctx, &api, &parts, upstream_path).await {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
 
     // Forward.
     let uri = match api.target.uri_for(upstream_path, parts.uri.query()) {
@@ -534,7 +535,12 @@ pub async fn handle(
         original_host,
     );
     match gw.upstream.send(up).await {
-        Ok(resp) => resp,
+        Ok(mut resp) => {
+            if let Some(h) = &authorized.rate_headers {
+                errors::set_rate_headers(resp.headers_mut(), h);
+            }
+            resp
+        }
         Err(e) => fail(e),
     }
 }

@@ -73,6 +73,31 @@ fn lifetime(gw: &Gateway, s: &SessionState) -> Option<Duration> {
     (best > 0).then(|| Duration::from_secs(best as u64))
 }
 
+/// Checks the session's policies against the loaded ones and returns the effective
+/// session (Tyk answers 500 `Failed to create key - <error>`; this is input, so 400).
+fn effective(gw: &Gateway, s: &SessionState) -> Result<SessionState, ApiError> {
+    crate::policy::apply(s, &gw.snapshot().policy_set)
+        .map_err(|e| ApiError::bad_request(format!("Failed to create key - {e}")))
+}
+
+/// Applies the policies' `key_expires_in` to a new key without its own expiry.
+fn policy_expiry(gw: &Gateway, s: &mut SessionState) {
+    if s.expires <= 0 {
+        if let Some(secs) = crate::policy::key_expires_in(s, &gw.snapshot().policy_set) {
+            if secs > 0 {
+                s.expires = auth::now_unix().saturating_add(secs);
+            }
+        }
+    }
+}
+
+/// Tyk resets a key's quota and rate counters when it is created or deleted.
+async fn reset_counters(gw: &Gateway, key: &str, s: &SessionState) -> Result<(), ApiError> {
+    let name = tokens::hash_key(key, gw.config.hash_keys);
+    crate::limits::reset_counters(&gw.store, &name, s).await?;
+    Ok(())
+}
+
 /// Prepares a new session the way Tyk's create paths do.
 fn prepare_new(s: &mut SessionState) {
     let now = auth::now_unix();
@@ -179,11 +204,13 @@ async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
         key
     };
     validate_bindings(&gw, &s, &[]).await?;
-    if s.access_rights.is_empty() && !cfg.allow_master_keys {
+    // Access rights may come from policies (applied, as Tyk does, before the check).
+    if effective(&gw, &s)?.access_rights.is_empty() && !cfg.allow_master_keys {
         return Err(ApiError::bad_request(
             "Failed to create key, keys must have at least one Access Rights record set.",
         ));
     }
+    policy_expiry(&gw, &mut s);
     prepare_new(&mut s);
     // Atomic: two concurrent creates for one certificate cannot both succeed.
     if !save_new(&gw, &key, &s).await? {
@@ -191,6 +218,7 @@ async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
             "Failed to create key - Key with given certificate already found:{key}"
         )));
     }
+    reset_counters(&gw, &key, &s).await?;
     announce(&gw, &session_store_key(cfg, &key)).await;
     Ok(added(&gw, &key))
 }
@@ -220,18 +248,20 @@ async fn create_named(gw: Arc<Gateway>, name: String, body: Body) -> Result<Resp
             cfg.min_token_length
         )));
     }
-    if s.access_rights.is_empty() && !cfg.allow_master_keys {
+    if effective(&gw, &s)?.access_rights.is_empty() && !cfg.allow_master_keys {
         return Err(ApiError::bad_request(
             "Failed to create key, ensure security settings are correct.",
         ));
     }
     validate_bindings(&gw, &s, &[]).await?;
     let key = tokens::generate_token(&s.org_id, &name, &cfg.hash_key_function);
+    policy_expiry(&gw, &mut s);
     if s.expires > 1 && s.expires < auth::now_unix() {
         s.expires = 0;
     }
     prepare_new(&mut s);
     save(&gw, &key, &s).await?;
+    reset_counters(&gw, &key, &s).await?;
     announce(&gw, &session_store_key(cfg, &key)).await;
     Ok(added(&gw, &key))
 }
@@ -279,9 +309,32 @@ async fn read(
     Path(name): Path<String>,
     Query(q): Query<KeyQuery>,
 ) -> Result<Response, ApiError> {
-    let (_, _, s) = find(&gw, &name, &q)
+    let (key, _, stored) = find(&gw, &name, &q)
         .await?
         .ok_or_else(|| ApiError::not_found("Key not found"))?;
+    // As Tyk: policies applied, quota_remaining recomputed from the counters.
+    let mut s = crate::policy::apply(&stored, &gw.snapshot().policy_set).unwrap_or(stored);
+    let counter = tokens::hash_key(&key, gw.config.hash_keys).into_owned();
+    let root = s.effective_limit("");
+    if root.quota_max > 0 {
+        let (remaining, renews) =
+            crate::limits::quota_remaining(&gw.store, &counter, "", &root).await?;
+        s.quota_remaining = remaining;
+        if renews > 0 {
+            s.quota_renews = renews;
+        }
+    }
+    for ar in s.access_rights.values_mut() {
+        if ar.limit.quota_max > 0 {
+            let (remaining, renews) =
+                crate::limits::quota_remaining(&gw.store, &counter, &ar.allowance_scope, &ar.limit)
+                    .await?;
+            ar.limit.quota_remaining = remaining;
+            if renews > 0 {
+                ar.limit.quota_renews = renews;
+            }
+        }
+    }
     let mut v = serde_json::from_slice::<serde_json::Value>(&s.to_json())
         .map_err(|e| ApiError::internal(e.to_string()))?;
     // Basic-auth passwords are never returned.
@@ -344,9 +397,10 @@ async fn remove(
     Query(q): Query<KeyQuery>,
 ) -> Result<Response, ApiError> {
     let q = KeyQuery { api_id: None, ..q };
-    let Some((key, store_key, _)) = find(&gw, &name, &q).await? else {
+    let Some((key, store_key, stored)) = find(&gw, &name, &q).await? else {
         return Err(ApiError::not_found("There is no such key found"));
     };
+    reset_counters(&gw, &key, &stored).await?;
     gw.store.delete(&store_key).await?;
     announce(&gw, &store_key).await;
     // Tyk removes both the found name and generateToken(org, name).

@@ -20,6 +20,8 @@ use crate::cluster::Caches;
 use crate::config::Config;
 use crate::errors::{msg, ProxyError};
 use crate::gateway::LoadedApi;
+use crate::limits::{self, RateHeaders};
+use crate::policy::PolicySet;
 use crate::session::SessionState;
 use crate::store::Store;
 use crate::tls::PeerCert;
@@ -226,6 +228,8 @@ pub struct RequestCtx<'a> {
     pub certs: &'a CertManager,
     /// Node-local caches.
     pub caches: &'a Caches,
+    /// The snapshot's policies.
+    pub policies: &'a PolicySet,
     /// True on a TLS connection.
     pub tls: bool,
     /// The client certificate of the connection.
@@ -240,15 +244,32 @@ pub async fn authenticate(
     api: &LoadedApi,
     parts: &Parts,
     upstream_path: &str,
-) -> Result<Option<Authenticated>, ProxyError> {
+) -> Result<Authorized, ProxyError> {
     let spec = api.spec();
     let now = now_unix();
     let version = access::requested_version(spec, parts, upstream_path)?;
+    // API-global rate limit (Tyk's RateCheckMW, before authentication).
+    let g = &spec.global_rate_limit;
+    if !g.disabled && g.rate > 0.0 && g.per > 0.0 {
+        let refused = limits::check_global(
+            ctx.store,
+            &spec.api_id,
+            g.rate,
+            g.per,
+            std::time::SystemTime::now(),
+        )
+        .await
+        .map_err(store_failure)?;
+        if let Some((code, message)) = refused {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            return Err(ProxyError::new(status, message));
+        }
+    }
     if let Some(list) = &api.allow_list {
         list.check(ctx.tls, ctx.peer, now)?;
     }
     if spec.use_keyless {
-        return Ok(None);
+        return Ok(Authorized::default());
     }
     if !spec.runs_auth_key() || !spec.other_auth_methods.is_empty() {
         // An authentication method certgate does not implement (alone or chained with
@@ -273,15 +294,87 @@ pub async fn authenticate(
         certificate::check_binding(ctx, spec, &found.session, now)?;
         found
     };
-    post_auth_checks(spec, &found.session, now)?;
+    // The effective session: the stored one with its policies applied (a policy
+    // error makes the key count as not found, as in Tyk).
+    let effective = match crate::policy::apply_for_api(&found.session, ctx.policies, &spec.org_id) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "policies could not be applied; key refused");
+            return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+        }
+    };
+    post_auth_checks(spec, &effective, now)?;
     access::check(
         spec,
-        &found.session,
+        &effective,
         version.as_deref(),
         &parts.method,
         parts.uri.path(),
     )?;
-    Ok(Some(found))
+    let headers = rate_and_quota(ctx, spec, &found.key, &effective).await?;
+    Ok(Authorized {
+        session: Some(Authenticated {
+            session: effective,
+            ..found
+        }),
+        rate_headers: headers,
+    })
+}
+
+/// What the request path learned: the effective session (None for keyless APIs) and
+/// the `X-RateLimit-*` values to return.
+#[derive(Debug, Default)]
+pub struct Authorized {
+    /// The session with its policies applied.
+    pub session: Option<Authenticated>,
+    /// Rate-limit headers for the response.
+    pub rate_headers: Option<RateHeaders>,
+}
+
+/// RateLimitAndQuotaCheck (§5.4): one store round trip for both counters.
+async fn rate_and_quota(
+    ctx: &RequestCtx<'_>,
+    spec: &ApiSpec,
+    token: &str,
+    s: &SessionState,
+) -> Result<Option<RateHeaders>, ProxyError> {
+    if spec.disable_rate_limit && spec.disable_quota {
+        return Ok(None);
+    }
+    let limit = s.effective_limit(&spec.api_id);
+    let limited = (limit.rate > 0.0 && limit.per > 0.0 && !spec.disable_rate_limit)
+        || (limit.quota_max > 0 && !spec.disable_quota);
+    if !limited {
+        return Ok(None);
+    }
+    let scope = s
+        .access_rights
+        .get(&spec.api_id)
+        .map_or("", |a| a.allowance_scope.as_str());
+    let key = tokens::hash_key(token, ctx.cfg.hash_keys);
+    let d = limits::check(
+        ctx.store,
+        &key,
+        &spec.api_id,
+        &limit,
+        scope,
+        spec.disable_rate_limit,
+        spec.disable_quota,
+        std::time::SystemTime::now(),
+    )
+    .await
+    .map_err(store_failure)?;
+    if let Some((code, message)) = d.error {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+        let mut e = ProxyError::new(status, message);
+        e.rate_headers = Some(if status == StatusCode::TOO_MANY_REQUESTS {
+            d.rate_headers.unwrap_or(d.headers)
+        } else {
+            d.headers
+        });
+        return Err(e);
+    }
+    Ok(Some(d.headers))
 }
 
 /// KeyExpired (§1.9).
@@ -291,11 +384,6 @@ pub fn post_auth_checks(_spec: &ApiSpec, s: &SessionState, now: i64) -> Result<(
     }
     if s.is_expired(now) {
         return Err(ProxyError::new(StatusCode::UNAUTHORIZED, msg::KEY_EXPIRED));
-    }
-    // Policies are not applied yet: a session that relies on them is refused rather
-    // than given more than it was meant to have (fail closed).
-    if !s.apply_policies.is_empty() || !s.apply_policy_id.is_empty() {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
     }
     Ok(())
 }
