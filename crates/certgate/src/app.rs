@@ -86,8 +86,9 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
     let config = Arc::new(config);
     let store = open_store(&config).await?;
     let gw = Gateway::new(config.clone(), store).await?;
+    let (shutdown, rx) = watch::channel(false);
     if !config.suppress_redis_signal_reload {
-        tokio::spawn(gw.clone().listen());
+        tokio::spawn(Gateway::listen(Arc::downgrade(&gw), rx.clone()));
     }
     let bind = |addr: String| async move {
         server::bind(&addr)
@@ -104,7 +105,6 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
         source,
     })?;
     let control_addr = control.as_ref().and_then(|l| l.local_addr().ok());
-    let (shutdown, rx) = watch::channel(false);
     let drain = Arc::new(Drain::default());
     let mut accept_tasks = vec![tokio::spawn(server::serve(
         gw.clone(),

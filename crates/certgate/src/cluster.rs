@@ -135,9 +135,22 @@ impl<V: Clone> TtlCache<V> {
 
     /// Stores a value.
     pub fn insert(&self, key: &str, v: V) {
+        self.insert_for(key, v, self.ttl);
+    }
+
+    /// Stores a value for at most `max_age` (shorter than the cache's TTL when the
+    /// underlying record expires sooner).
+    pub fn insert_for(&self, key: &str, v: V, max_age: Duration) {
         if !self.enabled {
             return;
         }
+        // Entries are stamped so that `get`'s age check ends them after `max_age`.
+        let stamp = match self.ttl.checked_sub(max_age) {
+            Some(head_start) if !head_start.is_zero() => Instant::now()
+                .checked_sub(head_start)
+                .unwrap_or_else(Instant::now),
+            _ => Instant::now(),
+        };
         if let Ok(mut shard) = self.shard(key).write() {
             if shard.len() >= MAX_PER_SHARD {
                 let ttl = self.ttl;
@@ -146,7 +159,7 @@ impl<V: Clone> TtlCache<V> {
                     shard.clear();
                 }
             }
-            shard.insert(key.to_owned(), (Instant::now(), v));
+            shard.insert(key.to_owned(), (stamp, v));
         }
     }
 

@@ -182,17 +182,29 @@ impl Gateway {
     /// Listens to cluster notifications until the store's channel closes: evicts cache
     /// entries, reloads on request, and drops every cache after a reconnect (changes
     /// may have been missed) or when notifications were lost.
-    pub async fn listen(self: Arc<Self>) {
+    pub async fn listen(
+        gw: std::sync::Weak<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         use tokio::sync::broadcast::error::RecvError;
-        let mut rx = self.store.subscribe();
+        let mut rx = match gw.upgrade() {
+            Some(g) => g.store.subscribe(),
+            None => return,
+        };
         loop {
-            match rx.recv().await {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            // The listener must not keep a stopped gateway (and its store) alive.
+            let Some(this) = gw.upgrade() else { return };
+            match received {
                 Ok(n) if n.channel == cluster::CHANNEL => {
-                    let Some(m) = cluster::decode(&self.config, &n.payload) else {
+                    let Some(m) = cluster::decode(&this.config, &n.payload) else {
                         continue;
                     };
-                    if self.caches.apply(&m) {
-                        let gw = self.clone();
+                    if this.caches.apply(&m) {
+                        let gw = this.clone();
                         tokio::spawn(async move {
                             gw.reload().await;
                         });
@@ -200,10 +212,10 @@ impl Gateway {
                 }
                 Ok(n) if n.channel == cluster::STORE_RECONNECTED => {
                     tracing::info!("store reconnected: local caches dropped, reloading");
-                    self.caches.clear();
+                    this.caches.clear();
                     // Allow lists and store-held server certificates may have failed
                     // to load while the store was away.
-                    let gw = self.clone();
+                    let gw = this.clone();
                     tokio::spawn(async move {
                         gw.reload().await;
                     });
@@ -214,7 +226,7 @@ impl Gateway {
                         missed = n,
                         "cluster notifications lost: local caches dropped"
                     );
-                    self.caches.clear();
+                    this.caches.clear();
                 }
                 Err(RecvError::Closed) => return,
             }

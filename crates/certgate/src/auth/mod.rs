@@ -195,7 +195,17 @@ async fn lookup_candidates(
             Ok(s) => {
                 let session = Arc::new(s);
                 if let Some(c) = caches {
-                    c.sessions.insert(&store_key, session.clone());
+                    // A session with a lifetime must not outlive its record in the
+                    // cache: one TTL read per cache fill.
+                    match store.ttl(&store_key).await.map_err(store_failure)? {
+                        crate::store::Ttl::Expires(d) => {
+                            c.sessions.insert_for(&store_key, session.clone(), d)
+                        }
+                        crate::store::Ttl::Persistent => {
+                            c.sessions.insert(&store_key, session.clone())
+                        }
+                        crate::store::Ttl::Missing => {}
+                    }
                 }
                 return Ok(Some(Authenticated {
                     key: token,
