@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # GATEWAY_START hook for ../shared/bench/run.sh (see its README for the GW_* contract).
 # Writes a tyk.conf and one API into $GW_WORKDIR, then execs certgate in the foreground.
-#   BENCH_API=keyless (default): a keyless API at / proxied to $GW_UPSTREAM_URL.
+#   BENCH_API=certauth (default): Certificate Authentication at /, keys created by
+#             gateway-setup.sh with access rights, a rate limit and a quota;
+#   BENCH_API=keyless: a keyless API at / (TLS termination and proxying only).
+#   BENCH_STORE=embedded (default) or redis (BENCH_REDIS_PORT, default 6379).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CERTGATE_BIN:-$HERE/target/release/certgate}
 W=${GW_WORKDIR:?GW_WORKDIR is set by the harness}
 mkdir -p "$W/apps"
+if [[ "${BENCH_API:-certauth}" == keyless ]]; then
+  AUTH='"use_keyless": true,'
+else
+  AUTH='"use_keyless": false, "auth_configs": {"authToken": {"use_certificate": true}},'
+fi
+if [[ "${BENCH_STORE:-embedded}" == redis ]]; then
+  STORAGE="{\"type\": \"redis\", \"host\": \"127.0.0.1\", \"port\": ${BENCH_REDIS_PORT:-6379}}"
+else
+  STORAGE="{\"type\": \"embedded\", \"path\": \"$W/data\"}"
+fi
+if [[ "${GW_TLS_TICKETS:-on}" == off ]]; then TICKETS=false; else TICKETS=true; fi
 cat >"$W/apps/bench.json" <<JSON
 {
   "api_id": "bench",
   "org_id": "default",
   "name": "bench",
-  "use_keyless": true,
+  $AUTH
   "proxy": {"listen_path": "/", "strip_listen_path": false, "target_url": "$GW_UPSTREAM_URL"},
   "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}}
 }
@@ -23,10 +37,11 @@ cat >"$W/tyk.conf" <<JSON
   "listen_port": $GW_PORT,
   "secret": "bench-secret",
   "app_path": "$W/apps",
-  "storage": {"type": "embedded", "path": "$W/data"},
+  "storage": $STORAGE,
   "http_server_options": {
     "use_ssl": true,
     "read_timeout": 600,
+    "enable_session_resumption": $TICKETS,
     "certificates": [{"domain_name": "localhost", "cert_file": "$GW_SERVER_CERT", "key_file": "$GW_SERVER_KEY"}]
   }
 }

@@ -49,12 +49,17 @@ async fn start(redis: &RedisServer, upstream: &str, ca: &Ca) -> Node {
         &std::collections::HashMap::<String, String>::new(),
     )
     .unwrap();
-    Node { running: certgate::app::start(cfg).await.unwrap(), _dir: dir }
+    Node {
+        running: certgate::app::start(cfg).await.unwrap(),
+        _dir: dir,
+    }
 }
 
 fn client(ca: &Ca, port: u16) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(ca.cert.der.clone())).unwrap();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca.cert.der.clone()))
+        .unwrap();
     let tls = rustls::ClientConfig::builder_with_provider(certgate::tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -124,11 +129,17 @@ async fn main() {
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         loop {
-            let Ok((mut s, _)) = up.accept().await else { continue };
+            let Ok((mut s, _)) = up.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK").await.is_err() {
+                    if n == 0
+                        || s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK")
+                            .await
+                            .is_err()
+                    {
                         break;
                     }
                 }
@@ -144,11 +155,21 @@ async fn main() {
     let ports: Vec<u16> = nodes.iter().map(|n| n.running.addr.port()).collect();
 
     // Rate limit accuracy.
-    let key = create_key(&ca, ports[0], json!({"org_id": "default", "rate": RATE, "per": 1,
-        "access_rights": {"t": {"api_id": "t", "versions": ["Default"]}}})).await;
+    let key = create_key(
+        &ca,
+        ports[0],
+        json!({"org_id": "default", "rate": RATE, "per": 1,
+        "access_rights": {"t": {"api_id": "t", "versions": ["Default"]}}}),
+    )
+    .await;
     // Start on a second boundary so the windows are whole.
-    let start = Instant::now() + Duration::from_millis(1000 - (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH).unwrap().subsec_millis() as u64));
+    let start = Instant::now()
+        + Duration::from_millis(
+            1000 - (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_millis() as u64),
+        );
     tokio::time::sleep_until(start.into()).await;
     let (ok, refused) = drive(&ca, &ports, &key, 4, start + Duration::from_secs(SECS)).await;
     let allowed_rate = ok as f64 / SECS as f64;
@@ -159,11 +180,23 @@ async fn main() {
     );
 
     // Quota concurrency, and store commands per request.
-    let key = create_key(&ca, ports[1], json!({"org_id": "default", "quota_max": 1000,
+    let key = create_key(
+        &ca,
+        ports[1],
+        json!({"org_id": "default", "quota_max": 1000,
         "quota_renewal_rate": 3600, "rate": 100000, "per": 1,
-        "access_rights": {"t": {"api_id": "t", "versions": ["Default"]}}})).await;
+        "access_rights": {"t": {"api_id": "t", "versions": ["Default"]}}}),
+    )
+    .await;
     redis.reset_stats();
-    let (ok, refused) = drive(&ca, &ports, &key, 8, Instant::now() + Duration::from_secs(4)).await;
+    let (ok, refused) = drive(
+        &ca,
+        &ports,
+        &key,
+        8,
+        Instant::now() + Duration::from_secs(4),
+    )
+    .await;
     let stats = redis.command_stats();
     let cmds: u64 = stats
         .iter()

@@ -113,6 +113,8 @@ pub struct HttpServerOptions {
     /// Idle keep-alive connections are closed after this long (Tyk `read_timeout`,
     /// default 120 s).
     pub idle_timeout: Duration,
+    /// **certgate**: TLS session resumption (tickets and the session cache); default on.
+    pub session_resumption: bool,
 }
 
 /// `security`.
@@ -335,6 +337,7 @@ impl Config {
                 r.u64("http_server_options.read_header_timeout", 30).max(1),
             ),
             idle_timeout: Duration::from_secs(if read_timeout == 0 { 120 } else { read_timeout }),
+            session_resumption: r.bool("http_server_options.enable_session_resumption", true),
         };
 
         let security = SecurityConfig {

@@ -56,6 +56,8 @@ pub struct ConnInfo {
     pub sni: Option<String>,
     /// The client certificate (verified possession; trust decided per request).
     pub peer: Option<Arc<PeerCert>>,
+    /// The certificate's session keys, derived on first use.
+    pub cert_lookup: crate::auth::certificate::CertLookupCache,
 }
 
 /// Tracks live connections so shutdown can wait for them to drain.
@@ -146,6 +148,7 @@ async fn serve_conn(
             tls: false,
             sni: None,
             peer: None,
+            cert_lookup: Default::default(),
         });
         serve_http(gw, stream, info, false, shutdown).await;
         return;
@@ -201,6 +204,7 @@ async fn serve_conn(
         tls: true,
         sni,
         peer,
+        cert_lookup: Default::default(),
     });
     serve_http(gw, tls_stream, info, h2, shutdown).await;
 }
@@ -504,6 +508,7 @@ pub async fn handle(
         certs: &gw.certs,
         caches: &gw.caches,
         policies: &snapshot.policy_set,
+        cert_lookup: Some(&conn.cert_lookup),
         tls: conn.tls,
         peer: conn.peer.as_deref(),
     };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::{lookup_candidates, lookup_session, store_failure, Authenticated, RequestCtx};
+use super::{lookup_prepared, lookup_session, store_failure, Authenticated, RequestCtx};
 use crate::apidef::ApiSpec;
 use crate::errors::{msg, ProxyError};
 use crate::session::SessionState;
@@ -42,16 +42,70 @@ async fn lookup_by_certificate(
     org: &str,
     hash: &str,
 ) -> Result<Option<Authenticated>, ProxyError> {
-    let cfg = ctx.cfg;
-    let mut candidates = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
-    candidates.push(tokens::generate_token(org, hash, &cfg.hash_key_function));
-    candidates.push(hash.to_owned());
-    for alg in &cfg.hash_key_function_fallback {
-        candidates.push(tokens::generate_token(org, hash, alg));
+    let keys = match ctx.cert_lookup {
+        Some(memo) => memo.get_or_derive(ctx.cfg, org, hash),
+        None => Arc::new(CertLookup::derive(ctx.cfg, org, hash)),
+    };
+    lookup_prepared(
+        ctx.store,
+        Some(ctx.caches),
+        &keys.candidates,
+        &keys.store_keys,
+    )
+    .await
+}
+
+/// The session keys a certificate maps to for one organisation: derived once per
+/// connection (token generation and hashing are not repeated per request).
+#[derive(Debug)]
+pub struct CertLookup {
+    org: String,
+    hash: String,
+    candidates: Vec<String>,
+    store_keys: Vec<String>,
+}
+
+impl CertLookup {
+    fn derive(cfg: &crate::config::Config, org: &str, hash: &str) -> Self {
+        let mut candidates = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
+        candidates.push(tokens::generate_token(org, hash, &cfg.hash_key_function));
+        candidates.push(hash.to_owned());
+        for alg in &cfg.hash_key_function_fallback {
+            candidates.push(tokens::generate_token(org, hash, alg));
+        }
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|t| seen.insert(t.clone()));
+        let store_keys = candidates
+            .iter()
+            .map(|t| super::session_store_key(cfg, t))
+            .collect();
+        Self {
+            org: org.to_owned(),
+            hash: hash.to_owned(),
+            candidates,
+            store_keys,
+        }
     }
-    let mut seen = std::collections::HashSet::new();
-    candidates.retain(|t| seen.insert(t.clone()));
-    lookup_candidates(cfg, ctx.store, Some(ctx.caches), candidates).await
+}
+
+/// A connection's memo of its certificate's [`CertLookup`] (for the last organisation
+/// asked; APIs on one connection almost always share it).
+#[derive(Debug, Default)]
+pub struct CertLookupCache(std::sync::Mutex<Option<Arc<CertLookup>>>);
+
+impl CertLookupCache {
+    fn get_or_derive(&self, cfg: &crate::config::Config, org: &str, hash: &str) -> Arc<CertLookup> {
+        if let Ok(slot) = self.0.lock() {
+            if let Some(l) = slot.as_ref().filter(|l| l.org == org && l.hash == hash) {
+                return l.clone();
+            }
+        }
+        let l = Arc::new(CertLookup::derive(cfg, org, hash));
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(l.clone());
+        }
+        l
+    }
 }
 
 /// Whether the certificate store holds `id`: a cached "yes" (evicted on every

@@ -12,7 +12,7 @@ use http::StatusCode;
 
 pub mod access;
 pub mod allowlist;
-mod certificate;
+pub mod certificate;
 
 use crate::apidef::{ApiSpec, AuthTokenConfig};
 use crate::certs::CertManager;
@@ -177,8 +177,19 @@ async fn lookup_candidates(
         .iter()
         .map(|t| session_store_key(cfg, t))
         .collect();
+    lookup_prepared(store, caches, &candidates, &store_keys).await
+}
+
+/// [`lookup_candidates`] with the store keys already derived (the certificate path
+/// derives them once per connection).
+async fn lookup_prepared(
+    store: &Store,
+    caches: Option<&Caches>,
+    candidates: &[String],
+    store_keys: &[String],
+) -> Result<Option<Authenticated>, ProxyError> {
     if let Some(c) = caches {
-        for (token, store_key) in candidates.iter().zip(&store_keys) {
+        for (token, store_key) in candidates.iter().zip(store_keys) {
             if let Some(session) = c.sessions.get(store_key) {
                 return Ok(Some(Authenticated {
                     key: token.clone(),
@@ -188,8 +199,13 @@ async fn lookup_candidates(
             }
         }
     }
-    let found = store.get_many(&store_keys).await.map_err(store_failure)?;
-    for ((token, store_key), value) in candidates.into_iter().zip(store_keys).zip(found) {
+    let found = store.get_many(store_keys).await.map_err(store_failure)?;
+    for ((token, store_key), value) in candidates
+        .iter()
+        .cloned()
+        .zip(store_keys.iter().cloned())
+        .zip(found)
+    {
         let Some(json) = value else { continue };
         match SessionState::from_json(json.as_bytes()) {
             Ok(s) => {
@@ -240,6 +256,8 @@ pub struct RequestCtx<'a> {
     pub caches: &'a Caches,
     /// The snapshot's policies.
     pub policies: &'a PolicySet,
+    /// Per-connection memo of the certificate's session keys.
+    pub cert_lookup: Option<&'a certificate::CertLookupCache>,
     /// True on a TLS connection.
     pub tls: bool,
     /// The client certificate of the connection.
@@ -306,12 +324,17 @@ pub async fn authenticate(
     };
     // The effective session: the stored one with its policies applied (a policy
     // error makes the key count as not found, as in Tyk).
-    let effective = match crate::policy::apply_for_api(&found.session, ctx.policies, &spec.org_id) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "policies could not be applied; key refused");
-            return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    let effective = if needs_policy_application(&found.session) {
+        match crate::policy::apply_for_api(&found.session, ctx.policies, &spec.org_id) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "policies could not be applied; key refused");
+                return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+            }
         }
+    } else {
+        // Nothing for Tyk's rules to change: no per-request copy.
+        found.session.clone()
     };
     post_auth_checks(spec, &effective, now)?;
     access::check(
@@ -329,6 +352,26 @@ pub async fn authenticate(
         }),
         rate_headers: headers,
     })
+}
+
+/// Whether applying policies could change the session: it names policies (also
+/// embedded ones in `meta_data.policies`), or has per-API limits whose counter scope
+/// the rules set. Otherwise the stored session is already the effective one.
+fn needs_policy_application(s: &SessionState) -> bool {
+    !s.apply_policies.is_empty()
+        || !s.apply_policy_id.is_empty()
+        || s.meta_data.contains_key("policies")
+        || s.access_rights
+            .values()
+            .any(|a| !a.limit.is_empty() && a.allowance_scope.is_empty())
+        || has_duplicate_tags(s)
+}
+
+fn has_duplicate_tags(s: &SessionState) -> bool {
+    s.tags.len() > 1 && {
+        let mut seen = std::collections::HashSet::new();
+        !s.tags.iter().all(|t| seen.insert(t))
+    }
 }
 
 /// What the request path learned: the effective session (None for keyless APIs) and

@@ -285,6 +285,7 @@ pub struct TlsSettings {
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     alpn: Vec<Vec<u8>>,
     session_storage: Arc<dyn rustls::server::StoresServerSessions>,
+    resumption: bool,
     no_client_auth: Arc<ServerConfig>,
     request_client_cert: Arc<ServerConfig>,
 }
@@ -326,6 +327,7 @@ impl TlsSettings {
             versions,
             alpn,
             session_storage,
+            resumption: opts.session_resumption,
         };
         s.no_client_auth = s.make(None)?;
         let request: Arc<dyn ClientCertVerifier> = Arc::new(RequestAnyClientCert {
@@ -348,7 +350,12 @@ impl TlsSettings {
         };
         let mut sc = builder.with_cert_resolver(self.certs.clone());
         sc.alpn_protocols = self.alpn.clone();
-        sc.session_storage = self.session_storage.clone();
+        if self.resumption {
+            sc.session_storage = self.session_storage.clone();
+        } else {
+            sc.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            sc.send_tls13_tickets = 0;
+        }
         Ok(Arc::new(sc))
     }
 
