@@ -54,6 +54,8 @@
 
 mod writer;
 
+pub(crate) use writer::COUNTER_FLUSH;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;

@@ -79,7 +79,13 @@ pub(super) fn writer_loop(
     purge_interval: Duration,
 ) {
     let mut next_purge = Instant::now();
+    // Counter-only batches commit without fsync; this is when they must be on disk.
+    let mut flush_due: Option<Instant> = None;
     loop {
+        if flush_due.is_some_and(|t| Instant::now() >= t) {
+            flush(db);
+            flush_due = None;
+        }
         if Instant::now() >= next_purge {
             let more = purge_expired(db, now_ms(), PURGE_CHUNK).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "purging expired keys from the embedded store failed");
@@ -88,11 +94,17 @@ pub(super) fn writer_loop(
             // A full chunk means more are due: go again as soon as the queue is served.
             next_purge = Instant::now() + if more { Duration::ZERO } else { purge_interval };
         }
-        let wait = next_purge.saturating_duration_since(Instant::now());
+        let until = flush_due.map_or(next_purge, |f| f.min(next_purge));
+        let wait = until.saturating_duration_since(Instant::now());
         let first = match requests.recv_timeout(wait) {
             Ok(request) => request,
             Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => {
+                if flush_due.is_some() {
+                    flush(db);
+                }
+                return;
+            }
         };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -101,14 +113,39 @@ pub(super) fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(db, batch);
+        // Rate and quota counters change on every request: their batches commit
+        // without an fsync and reach the disk within COUNTER_FLUSH (every other write
+        // is durable when acknowledged, and makes earlier counter commits durable too).
+        let counters_only = batch.iter().all(|r| matches!(r.op, Op::IncrWindow { .. }));
+        run_batch(db, batch, !counters_only);
+        if counters_only {
+            flush_due.get_or_insert_with(|| Instant::now() + COUNTER_FLUSH);
+        } else {
+            flush_due = None;
+        }
     }
 }
 
-/// Applies a batch in one durable transaction, then answers every caller.
-fn run_batch(db: &Database, batch: Vec<Request>) {
+/// How long a counter increment may stay in memory before it is on disk (a crash
+/// loses at most this much counting).
+pub(crate) const COUNTER_FLUSH: Duration = Duration::from_millis(100);
+
+/// Makes every earlier non-durable commit durable (an empty durable commit).
+fn flush(db: &Database) {
+    let result = db.begin_write().map_err(engine).and_then(|mut txn| {
+        txn.set_durability(Durability::Immediate).map_err(engine)?;
+        txn.commit().map_err(engine)
+    });
+    if let Err(e) = result {
+        tracing::error!(error = %e, "flushing counters to the embedded store failed");
+    }
+}
+
+/// Applies a batch in one transaction (durable unless `durable` is false), then
+/// answers every caller.
+fn run_batch(db: &Database, batch: Vec<Request>, durable: bool) {
     let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
-    match apply_batch(db, ops) {
+    match apply_batch(db, ops, durable) {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 // The caller may have stopped waiting; the write stands regardless.
@@ -145,9 +182,18 @@ fn engine(e: impl Into<redb::Error>) -> String {
     e.into().to_string()
 }
 
-fn apply_batch(db: &Database, ops: Vec<Op>) -> Result<Vec<StoreResult<Reply>>, String> {
+fn apply_batch(
+    db: &Database,
+    ops: Vec<Op>,
+    durable: bool,
+) -> Result<Vec<StoreResult<Reply>>, String> {
     let mut txn = db.begin_write().map_err(engine)?;
-    txn.set_durability(Durability::Immediate).map_err(engine)?;
+    let durability = if durable {
+        Durability::Immediate
+    } else {
+        Durability::None
+    };
+    txn.set_durability(durability).map_err(engine)?;
     let now = now_ms();
     let mut results = Vec::with_capacity(ops.len());
     {

@@ -124,6 +124,15 @@ async fn child_process_helper() {
             Err(StoreError::AlreadyOpen { .. }) => println!("CHILD ALREADY_OPEN"),
             other => println!("CHILD UNEXPECTED {other:?}"),
         }
+    } else if let Some(dir) = mode.strip_prefix("counters:") {
+        let s = open(Path::new(dir)).await;
+        for _ in 0..200 {
+            s.incr_window(&[super::super::CounterIncr::new("quota-k", 1, None)])
+                .await
+                .unwrap();
+        }
+        println!("CHILD COUNTED");
+        tokio::time::sleep(Duration::from_secs(60)).await;
     } else if let Some(dir) = mode.strip_prefix("crash:") {
         let s = open(Path::new(dir)).await;
         for i in 0u64.. {
@@ -202,6 +211,28 @@ async fn acknowledged_writes_survive_kill_9() {
         acked > last,
         "counter {acked} lost acknowledged increments (last ack {last})"
     );
+}
+
+/// Counter increments commit without an fsync but are on disk within
+/// `COUNTER_FLUSH`: a process killed after that loses none of them.
+#[tokio::test]
+async fn counter_increments_reach_the_disk_within_the_flush_window() {
+    let dir = tempdir();
+    let mut child = spawn_child(format!("counters:{}", dir.path().display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("CHILD COUNTED") => break,
+            Some(_) => continue,
+            None => panic!("child exited early"),
+        }
+    }
+    std::thread::sleep(super::super::embedded::COUNTER_FLUSH * 5);
+    child.kill().expect("SIGKILL child");
+    child.wait().expect("reap child");
+    let s = open(dir.path()).await;
+    assert_eq!(s.get("quota-k").await.unwrap().as_deref(), Some("200"));
 }
 
 #[tokio::test]
