@@ -54,6 +54,7 @@
 
 mod writer;
 
+#[cfg(test)]
 pub(crate) use writer::COUNTER_FLUSH;
 
 use std::path::{Path, PathBuf};
