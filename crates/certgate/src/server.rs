@@ -474,8 +474,9 @@ pub async fn handle(
     let Some(m) = snapshot.router.find(&host, path) else {
         return errors::not_found();
     };
-    let api = snapshot.apis[m.api].clone();
-    let prefix = m.prefix.to_owned();
+    // The snapshot stays loaded for the whole request: borrow from it, no copies.
+    let api = &snapshot.apis[m.api];
+    let prefix = m.prefix;
 
     let (parts, body) = req.into_parts();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
@@ -501,7 +502,7 @@ pub async fn handle(
     } else {
         GwBody::Incoming(body)
     };
-    let upstream_path = router::upstream_path(api.spec(), &prefix, parts.uri.path());
+    let upstream_path = router::upstream_path(api.spec(), prefix, parts.uri.path());
     let ctx = crate::auth::RequestCtx {
         cfg,
         store: &gw.store,
@@ -512,7 +513,7 @@ pub async fn handle(
         tls: conn.tls,
         peer: conn.peer.as_deref(),
     };
-    let authorized = match crate::auth::authenticate(&ctx, &api, &parts, upstream_path).await {
+    let authorized = match crate::auth::authenticate(&ctx, api, &parts, upstream_path).await {
         Ok(a) => a,
         Err(e) => return fail(e),
     };

@@ -386,7 +386,6 @@ impl TlsSettings {
                 Ok(v) => Arc::new(PoolVerifier {
                     exact: pool.iter().map(|c| c.as_ref().to_vec()).collect(),
                     chain: v,
-                    provider: self.provider.clone(),
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "client CA pool unusable; refusing all certificates");
@@ -433,7 +432,6 @@ fn placeholder() -> Arc<ServerConfig> {
 struct PoolVerifier {
     exact: std::collections::HashSet<Vec<u8>>,
     chain: Arc<dyn ClientCertVerifier>,
-    provider: Arc<CryptoProvider>,
 }
 
 impl ClientCertVerifier for PoolVerifier {
@@ -478,18 +476,14 @@ impl ClientCertVerifier for PoolVerifier {
             .verify_client_cert(end_entity, intermediates, now)
     }
 
+    // Signature checks are the webpki verifier's (the same provider's algorithms).
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.chain.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -498,18 +492,11 @@ impl ClientCertVerifier for PoolVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.chain.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.chain.supported_verify_schemes()
     }
 }
 

@@ -120,8 +120,13 @@ async fn a_cached_client_costs_no_redis_command() {
     assert_eq!(st, 200);
     let cl = client(&gw, Some(&pki().client));
     assert_eq!(status(&cl, &gw.url("/c/x")).await, 200);
-    // Let the background reload triggered by the upload settle.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upload's notification makes the node reload (generation 2): wait for it so
+    // its store reads are not counted below.
+    let reloaded = eventually(Duration::from_secs(5), || async {
+        gw.gateway().snapshot().generation >= 2
+    })
+    .await;
+    assert!(reloaded, "the upload's reload did not happen");
     redis.reset_stats();
     for _ in 0..50 {
         assert_eq!(status(&cl, &gw.url("/c/x")).await, 200);

@@ -174,7 +174,14 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
                 .status()
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the slow request has reached the upstream: it is in flight.
+    let hits = up.hits.clone();
+    let in_flight = eventually(Duration::from_secs(10), || {
+        let hits = hits.clone();
+        async move { hits.load(std::sync::atomic::Ordering::SeqCst) >= 2 }
+    })
+    .await;
+    assert!(in_flight, "the slow request never reached the upstream");
     p.signal("-TERM");
     assert_eq!(slow.await.unwrap(), 200);
     let status = tokio::task::spawn_blocking(move || p.wait_exit())
