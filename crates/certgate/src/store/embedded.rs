@@ -25,8 +25,16 @@
 //! requests are queued (up to 256), applies them one after another in ONE write
 //! transaction, commits it with `Durability::Immediate`, and only then answers each caller.
 //! Compared with `spawn_blocking` per write (each blocked on redb's writer lock, one fsync
-//! each), this shares one fsync among concurrent writers — quota counters are incremented on
-//! every request — and never parks more than one thread on the lock. Each command is still
+//! each), this shares one fsync among concurrent writers and never parks more than one
+//! thread on the lock.
+//!
+//! # Counters: in memory, written behind
+//!
+//! Rate-limit and quota counters (`incr_window`), which change on every request, do not go
+//! to the writer per change: they are held in this process's memory, which is
+//! authoritative because redb lets only one process open the file, and saved every 100 ms
+//! by the writer thread in one transaction. See `counters.rs` for how every other command
+//! stays consistent with them. Each command is still
 //! atomic and serialised (INCR, SETNX, LREM are read-modify-writes inside the transaction),
 //! so no update is lost. A command that fails logically (`WRONGTYPE`, not an integer…) has
 //! checked everything before writing anything, so it does not affect the rest of the batch;
@@ -52,10 +60,11 @@
 //! redb locks the file: a second process (or a second store in this process) opening the same
 //! directory gets [`StoreError::AlreadyOpen`] instead of sharing and corrupting it.
 
+mod counters;
 mod writer;
 
 #[cfg(test)]
-pub(crate) use writer::COUNTER_FLUSH;
+pub(crate) use counters::COUNTER_FLUSH;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
@@ -70,6 +79,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::record::{self, Value};
 use super::{CounterIncr, Notification, StoreError, StoreResult, Ttl};
+use counters::{Counter, Counters, IncrOutcome};
 use writer::{writer_loop, Op, Reply, Request};
 
 /// The database file inside the store directory.
@@ -80,6 +90,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_VERSION: u64 = 1;
 /// Capacity of the notification channel; a subscriber further behind than this lags.
 const NOTIFY_CAPACITY: usize = 1024;
+/// Longest a counter load waits for in-flight writes before the store is reported
+/// unavailable (the writer normally commits within milliseconds).
+const LOAD_WAIT: Duration = Duration::from_secs(5);
 /// Largest key plus value accepted: Redis's own limit for a string (`proto-max-bulk-len`).
 pub const MAX_RECORD_BYTES: usize = 512 * 1024 * 1024;
 
@@ -121,6 +134,8 @@ pub struct EmbeddedStore {
     writer: Option<std_mpsc::Sender<Request>>,
     writer_thread: Option<JoinHandle<()>>,
     notify: broadcast::Sender<Notification>,
+    /// Counters held in memory (see `counters.rs`).
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -179,11 +194,13 @@ impl EmbeddedStore {
             .purge_interval
             .clamp(Duration::from_millis(10), Duration::from_secs(86_400));
         let (writer, requests) = std_mpsc::channel();
+        let counters = Arc::new(Counters::default());
         let writer_thread = std::thread::Builder::new()
             .name("certgate-store".into())
             .spawn({
                 let db = Arc::clone(&db);
-                move || writer_loop(&db, &requests, interval)
+                let counters = Arc::clone(&counters);
+                move || writer_loop(&db, &requests, interval, &counters)
             })
             .map_err(|e| StoreError::Unavailable(format!("starting the store writer: {e}")))?;
         let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
@@ -194,6 +211,7 @@ impl EmbeddedStore {
             writer: Some(writer),
             writer_thread: Some(writer_thread),
             notify,
+            counters,
         })
     }
 
@@ -212,6 +230,9 @@ impl EmbeddedStore {
     }
 
     pub(super) fn get(&self, key: &str) -> StoreResult<Option<String>> {
+        if let Some(held) = self.counters.lock().get(key, now_ms()) {
+            return Ok(held.map(|c| c.value.to_string()));
+        }
         self.read(|t, now| match live_string(t, key, now)? {
             Some(Some(s)) => Ok(Some(s)),
             Some(None) => Err(wrong_type(key)),
@@ -220,9 +241,18 @@ impl EmbeddedStore {
     }
 
     pub(super) fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<String>>> {
+        let now = now_ms();
+        let held: Vec<_> = {
+            let mut counters = self.counters.lock();
+            keys.iter().map(|key| counters.get(key, now)).collect()
+        };
         self.read(|t, now| {
             keys.iter()
-                .map(|key| Ok(live_string(t, key, now)?.flatten()))
+                .zip(held)
+                .map(|(key, held)| match held {
+                    Some(c) => Ok(c.map(|c| c.value.to_string())),
+                    None => Ok(live_string(t, key, now)?.flatten()),
+                })
                 .collect()
         })
     }
@@ -232,6 +262,9 @@ impl EmbeddedStore {
     }
 
     pub(super) fn ttl(&self, key: &str) -> StoreResult<Ttl> {
+        if let Some(ttl) = self.counters.lock().ttl(key, now_ms()) {
+            return Ok(ttl);
+        }
         self.read(|t, now| {
             let Some(guard) = t.get(key).map_err(backend)? else {
                 return Ok(Ttl::Missing);
@@ -263,16 +296,16 @@ impl EmbeddedStore {
 
     pub(super) async fn keys_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
         let db = Arc::clone(&self.db);
-        let prefix = prefix.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let owned = prefix.to_owned();
+        let keys = tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(KV).map_err(backend)?;
             let now = now_ms();
             let mut keys = Vec::new();
-            for entry in table.range(prefix.as_str()..).map_err(backend)? {
+            for entry in table.range(owned.as_str()..).map_err(backend)? {
                 let (k, v) = entry.map_err(backend)?;
                 let k = k.value();
-                if !k.starts_with(prefix.as_str()) {
+                if !k.starts_with(owned.as_str()) {
                     break;
                 }
                 // A record with a damaged header still exists; list it so it can be deleted.
@@ -283,7 +316,16 @@ impl EmbeddedStore {
             Ok(keys)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("scanning keys: {e}")))?
+        .map_err(|e| StoreError::Unavailable(format!("scanning keys: {e}")))??;
+        // Held counters are the truth for their keys.
+        let (live, gone) = self.counters.lock().scan(prefix, now_ms());
+        let mut keys: Vec<String> = keys.into_iter().filter(|k| !gone.contains(k)).collect();
+        for k in live {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        Ok(keys)
     }
 
     pub(super) fn ping(&self) -> StoreResult<()> {
@@ -312,9 +354,33 @@ impl EmbeddedStore {
 
     // ---- writes ------------------------------------------------------------------------
 
-    /// Queues `op` for the writer thread and waits for its durable result.
-    async fn submit(&self, op: Op) -> StoreResult<Reply> {
-        let (reply, answer) = oneshot::channel();
+    /// Queues `op` on `key` for the writer thread and waits for its durable result. `key`, if it is a
+    /// held counter, is handed back to redb first (its unsaved value queued ahead of `op`).
+    async fn submit(&self, op: Op, key: &str) -> StoreResult<Reply> {
+        let answer = {
+            let mut counters = self.counters.lock();
+            if let Some(state) = counters.hand_back(key) {
+                let key = key.into();
+                // Nobody waits for this answer; the command after it is acknowledged later.
+                let (reply, _) = oneshot::channel();
+                self.send(&mut counters, Op::Restore { key, state }, reply)?;
+            }
+            let (reply, answer) = oneshot::channel();
+            self.send(&mut counters, op, reply)?;
+            answer
+        };
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the embedded store's writer stopped before answering".into())
+        })?
+    }
+
+    /// Sends one request to the writer, counted as in flight (call with the counters locked).
+    fn send(
+        &self,
+        counters: &mut counters::Inner,
+        op: Op,
+        reply: oneshot::Sender<StoreResult<Reply>>,
+    ) -> StoreResult<()> {
         let writer = self
             .writer
             .as_ref()
@@ -322,9 +388,31 @@ impl EmbeddedStore {
         writer.send(Request { op, reply }).map_err(|_| {
             StoreError::Unavailable("the embedded store's writer thread has stopped".into())
         })?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the embedded store's writer stopped before answering".into())
-        })?
+        counters.sending();
+        Ok(())
+    }
+
+    /// A counter's stored value, for loading it into memory.
+    fn load_counter(&self, key: &str) -> counters::Loaded {
+        self.read(|t, now| {
+            let Some(guard) = t.get(key).map_err(backend)? else {
+                return Ok(None);
+            };
+            let bytes = guard.value();
+            let h = record::header(bytes).map_err(|r| corrupt(key, r))?;
+            if h.expired(now) {
+                return Ok(None);
+            }
+            let s = record::string_payload(bytes)
+                .map_err(|r| corrupt(key, r))?
+                .ok_or_else(|| wrong_type(key))?;
+            let value = writer::parse_canonical_i64(s)
+                .ok_or_else(|| StoreError::NotInteger { key: key.into() })?;
+            Ok(Some(Counter {
+                value,
+                expiry: h.expiry,
+            }))
+        })
     }
 
     pub(super) async fn set(
@@ -344,49 +432,80 @@ impl EmbeddedStore {
             ttl,
             cond,
         };
-        as_bool(self.submit(op).await?)
+        as_bool(self.submit(op, key).await?)
     }
 
     pub(super) async fn delete(&self, key: &str) -> StoreResult<bool> {
-        as_bool(self.submit(Op::Delete { key: key.into() }).await?)
+        let answer = {
+            let mut counters = self.counters.lock();
+            if let Some(existed) = counters.delete(key, now_ms()) {
+                return Ok(existed);
+            }
+            let (reply, answer) = oneshot::channel();
+            self.send(&mut counters, Op::Delete { key: key.into() }, reply)?;
+            answer
+        };
+        as_bool(answer.await.map_err(|_| {
+            StoreError::Unavailable("the embedded store's writer stopped before answering".into())
+        })??)
     }
 
     pub(super) async fn expire(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
-        as_bool(
-            self.submit(Op::Expire {
-                key: key.into(),
-                ttl,
-            })
-            .await?,
-        )
+        let op = Op::Expire {
+            key: key.into(),
+            ttl,
+        };
+        as_bool(self.submit(op, key).await?)
     }
 
     pub(super) async fn incr_by(&self, key: &str, by: i64) -> StoreResult<i64> {
-        match self
-            .submit(Op::IncrBy {
+        let answer = {
+            let mut counters = self.counters.lock();
+            if let Some(result) = counters.incr_by(key, by, now_ms()) {
+                return result;
+            }
+            let (reply, answer) = oneshot::channel();
+            let op = Op::IncrBy {
                 key: key.into(),
                 by,
-            })
-            .await?
-        {
+            };
+            self.send(&mut counters, op, reply)?;
+            answer
+        };
+        match answer.await.map_err(|_| {
+            StoreError::Unavailable("the embedded store's writer stopped before answering".into())
+        })?? {
             Reply::Int(n) => Ok(n),
             other => Err(unexpected(&other)),
         }
     }
 
+    /// Counted in memory (see `counters.rs`): no writer round trip once the counters are
+    /// held.
     pub(super) async fn incr_window(&self, items: &[CounterIncr]) -> StoreResult<Vec<i64>> {
         for item in items {
             // The value is at most 20 bytes; the key is what could be too large.
             check_size(&item.key, item.key.len() + 20)?;
         }
-        match self
-            .submit(Op::IncrWindow {
-                items: items.to_vec(),
-            })
-            .await?
-        {
-            Reply::Ints(values) if values.len() == items.len() => Ok(values),
-            other => Err(unexpected(&other)),
+        let deadline = tokio::time::Instant::now() + LOAD_WAIT;
+        loop {
+            let idle = self.counters.idle().notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let outcome = self
+                .counters
+                .lock()
+                .incr(items, now_ms(), |key| self.load_counter(key))?;
+            match outcome {
+                IncrOutcome::Done(values) => return Ok(values),
+                IncrOutcome::MustWait => {
+                    if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                        return Err(StoreError::Unavailable(
+                            "the embedded store's writer has not committed for 5 s".into(),
+                        ));
+                    }
+                }
+            }
         }
     }
 
@@ -396,7 +515,7 @@ impl EmbeddedStore {
             key: key.into(),
             value: value.into(),
         };
-        as_count(self.submit(op).await?)
+        as_count(self.submit(op, key).await?)
     }
 
     pub(super) async fn list_remove(&self, key: &str, value: &str) -> StoreResult<u64> {
@@ -404,7 +523,7 @@ impl EmbeddedStore {
             key: key.into(),
             value: value.into(),
         };
-        as_count(self.submit(op).await?)
+        as_count(self.submit(op, key).await?)
     }
 
     pub(super) async fn set_add(&self, key: &str, member: &str) -> StoreResult<bool> {
@@ -413,7 +532,7 @@ impl EmbeddedStore {
             key: key.into(),
             member: member.into(),
         };
-        as_bool(self.submit(op).await?)
+        as_bool(self.submit(op, key).await?)
     }
 
     pub(super) async fn set_remove(&self, key: &str, member: &str) -> StoreResult<bool> {
@@ -421,7 +540,7 @@ impl EmbeddedStore {
             key: key.into(),
             member: member.into(),
         };
-        as_bool(self.submit(op).await?)
+        as_bool(self.submit(op, key).await?)
     }
 }
 

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
 use tokio::sync::oneshot;
 
+use super::counters::{expiry_at, Counter, Counters, Save, COUNTER_FLUSH, IDLE_EVICTION};
 use super::{check_size, corrupt, now_ms, wrong_type, SetCondition, EXPIRY, KV};
 use crate::store::record::{self, Record, Value};
-use crate::store::{CounterIncr, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 /// Most write commands applied in one transaction.
 const MAX_BATCH: usize = 256;
@@ -37,9 +38,10 @@ pub(super) enum Op {
         key: String,
         by: i64,
     },
-    /// Several counters in one command (`Store::incr_window`): all applied or none.
-    IncrWindow {
-        items: Vec<CounterIncr>,
+    /// A held counter handed back (see `counters.rs`): its state, `None` to delete it.
+    Restore {
+        key: String,
+        state: Option<Counter>,
     },
     ListPush {
         key: String,
@@ -64,7 +66,6 @@ pub(super) enum Op {
 pub(super) enum Reply {
     Bool(bool),
     Int(i64),
-    Ints(Vec<i64>),
     Count(u64),
 }
 
@@ -77,14 +78,19 @@ pub(super) fn writer_loop(
     db: &Database,
     requests: &std_mpsc::Receiver<Request>,
     purge_interval: Duration,
+    counters: &Counters,
 ) {
     let mut next_purge = Instant::now();
-    // Counter-only batches commit without fsync; this is when they must be on disk.
-    let mut flush_due: Option<Instant> = None;
+    let mut next_flush = Instant::now() + COUNTER_FLUSH;
+    let mut next_idle_scan = Instant::now() + IDLE_SCAN;
     loop {
-        if flush_due.is_some_and(|t| Instant::now() >= t) {
-            flush(db);
-            flush_due = None;
+        if Instant::now() >= next_flush {
+            let idle_before = (Instant::now() >= next_idle_scan).then(|| {
+                next_idle_scan = Instant::now() + IDLE_SCAN;
+                now_ms().saturating_sub(IDLE_EVICTION.as_millis() as u64)
+            });
+            save_counters(db, counters, idle_before);
+            next_flush = Instant::now() + COUNTER_FLUSH;
         }
         if Instant::now() >= next_purge {
             let more = purge_expired(db, now_ms(), PURGE_CHUNK).unwrap_or_else(|e| {
@@ -94,15 +100,14 @@ pub(super) fn writer_loop(
             // A full chunk means more are due: go again as soon as the queue is served.
             next_purge = Instant::now() + if more { Duration::ZERO } else { purge_interval };
         }
-        let until = flush_due.map_or(next_purge, |f| f.min(next_purge));
-        let wait = until.saturating_duration_since(Instant::now());
+        let wait = next_flush
+            .min(next_purge)
+            .saturating_duration_since(Instant::now());
         let first = match requests.recv_timeout(wait) {
             Ok(request) => request,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
-                if flush_due.is_some() {
-                    flush(db);
-                }
+                save_counters(db, counters, None);
                 return;
             }
         };
@@ -113,39 +118,83 @@ pub(super) fn writer_loop(
                 Err(_) => break,
             }
         }
-        // Rate and quota counters change on every request: their batches commit
-        // without an fsync and reach the disk within COUNTER_FLUSH (every other write
-        // is durable when acknowledged, and makes earlier counter commits durable too).
-        let counters_only = batch.iter().all(|r| matches!(r.op, Op::IncrWindow { .. }));
-        run_batch(db, batch, !counters_only);
-        if counters_only {
-            flush_due.get_or_insert_with(|| Instant::now() + COUNTER_FLUSH);
-        } else {
-            flush_due = None;
+        let n = batch.len();
+        run_batch(db, batch);
+        counters.committed(n);
+    }
+}
+
+/// How often held counters unused for [`IDLE_EVICTION`] are let go.
+const IDLE_SCAN: Duration = Duration::from_secs(10);
+
+/// Saves the held counters changed since the last call in one durable transaction.
+fn save_counters(db: &Database, counters: &Counters, idle_before: Option<u64>) {
+    let saves = counters.lock().take_dirty();
+    if saves.is_empty() && idle_before.is_none() {
+        return;
+    }
+    if !saves.is_empty() {
+        if let Err(e) = write_counters(db, &saves) {
+            tracing::error!(error = %e, "saving counters to the embedded store failed; retrying");
+            counters.lock().requeue(&saves);
+            return;
         }
     }
+    counters.lock().saved(&saves, now_ms(), idle_before);
 }
 
-/// How long a counter increment may stay in memory before it is on disk (a crash
-/// loses at most this much counting).
-pub(crate) const COUNTER_FLUSH: Duration = Duration::from_millis(100);
-
-/// Makes every earlier non-durable commit durable (an empty durable commit).
-fn flush(db: &Database) {
-    let result = db.begin_write().map_err(engine).and_then(|mut txn| {
-        txn.set_durability(Durability::Immediate).map_err(engine)?;
-        txn.commit().map_err(engine)
-    });
-    if let Err(e) = result {
-        tracing::error!(error = %e, "flushing counters to the embedded store failed");
+fn write_counters(db: &Database, saves: &[Save]) -> Result<(), String> {
+    let mut txn = db.begin_write().map_err(engine)?;
+    txn.set_durability(Durability::Immediate).map_err(engine)?;
+    let now = now_ms();
+    {
+        let mut t = Tables {
+            kv: txn.open_table(KV).map_err(engine)?,
+            exp: txn.open_table(EXPIRY).map_err(engine)?,
+        };
+        for (key, state, _) in saves {
+            let result = restore(&mut t, key, *state, now);
+            match result {
+                Ok(_) => {}
+                Err(OpError::Fatal(m)) => return Err(m),
+                Err(OpError::Logical(e)) => {
+                    tracing::error!(key = %key, error = %e, "a counter could not be saved");
+                }
+            }
+        }
     }
+    txn.commit().map_err(engine)
 }
 
-/// Applies a batch in one transaction (durable unless `durable` is false), then
-/// answers every caller.
-fn run_batch(db: &Database, batch: Vec<Request>, durable: bool) {
+/// Stores a held counter's state (`None`: removes the key).
+fn restore(
+    t: &mut Tables<'_>,
+    key: &str,
+    state: Option<Counter>,
+    now: u64,
+) -> Result<Reply, OpError> {
+    let slot = t.slot(key, now)?;
+    match state {
+        Some(c) if c.expiry == 0 || c.expiry > now => {
+            let rec = Record {
+                expiry: c.expiry,
+                value: Value::Str(c.value.to_string()),
+            };
+            t.put(key, slot.stored_expiry, &rec)?;
+        }
+        _ => {
+            if slot.stored {
+                t.remove(key, slot.stored_expiry)?;
+            }
+        }
+    }
+    Ok(Reply::Bool(true))
+}
+
+/// Applies a batch in one durable transaction, then answers every caller.
+fn run_batch(db: &Database, batch: Vec<Request>) {
     let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
-    match apply_batch(db, ops, durable) {
+    match apply_batch(db, ops) {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 // The caller may have stopped waiting; the write stands regardless.
@@ -182,18 +231,9 @@ fn engine(e: impl Into<redb::Error>) -> String {
     e.into().to_string()
 }
 
-fn apply_batch(
-    db: &Database,
-    ops: Vec<Op>,
-    durable: bool,
-) -> Result<Vec<StoreResult<Reply>>, String> {
+fn apply_batch(db: &Database, ops: Vec<Op>) -> Result<Vec<StoreResult<Reply>>, String> {
     let mut txn = db.begin_write().map_err(engine)?;
-    let durability = if durable {
-        Durability::Immediate
-    } else {
-        Durability::None
-    };
-    txn.set_durability(durability).map_err(engine)?;
+    txn.set_durability(Durability::Immediate).map_err(engine)?;
     let now = now_ms();
     let mut results = Vec::with_capacity(ops.len());
     {
@@ -360,7 +400,7 @@ fn apply(t: &mut Tables<'_>, op: Op, now: u64) -> Result<Reply, OpError> {
             t.put(&key, old, &rec)?;
             Ok(Reply::Int(n))
         }
-        Op::IncrWindow { items } => incr_window(t, items, now),
+        Op::Restore { key, state } => restore(t, &key, state, now),
         Op::ListPush { key, value } => {
             let (old, rec) = t.load(&key, now)?;
             let (mut items, expiry) = match rec {
@@ -469,60 +509,6 @@ fn counter(key: &str, rec: Option<Record>) -> Result<Option<(i64, u64)>, OpError
     }
 }
 
-/// A counter as `incr_window` leaves it, before it is written.
-struct PendingCounter {
-    key: String,
-    /// The expiry stored before this command (for the expiry index).
-    stored_expiry: u64,
-    expiry: u64,
-    value: i64,
-    /// Whether the record must be written (created or changed).
-    dirty: bool,
-}
-
-/// `Store::incr_window`: computes every new value first (a key may appear several times, each
-/// occurrence seeing the previous ones), then writes. A failing item therefore leaves the
-/// whole command unapplied, like every other command here.
-fn incr_window(t: &mut Tables<'_>, items: Vec<CounterIncr>, now: u64) -> Result<Reply, OpError> {
-    let mut pending: Vec<PendingCounter> = Vec::with_capacity(items.len());
-    let mut values = Vec::with_capacity(items.len());
-    for item in items {
-        let slot = match pending.iter().position(|p| p.key == item.key) {
-            Some(i) => i,
-            None => {
-                let (stored_expiry, rec) = t.load(&item.key, now)?;
-                let (value, expiry, dirty) = match counter(&item.key, rec)? {
-                    Some((n, expiry)) => (n, expiry, false),
-                    None => (0, item.ttl_if_new.map_or(0, |d| expiry_at(now, d)), true),
-                };
-                pending.push(PendingCounter {
-                    key: item.key,
-                    stored_expiry,
-                    expiry,
-                    value,
-                    dirty,
-                });
-                pending.len() - 1
-            }
-        };
-        let p = &mut pending[slot];
-        p.value = p
-            .value
-            .checked_add(item.by)
-            .ok_or_else(|| StoreError::Overflow { key: p.key.clone() })?;
-        p.dirty |= item.by != 0;
-        values.push(p.value);
-    }
-    for p in pending.into_iter().filter(|p| p.dirty) {
-        let rec = Record {
-            expiry: p.expiry,
-            value: Value::Str(p.value.to_string()),
-        };
-        t.put(&p.key, p.stored_expiry, &rec)?;
-    }
-    Ok(Reply::Ints(values))
-}
-
 /// Removes up to `limit` keys whose expiry is at or before `now`. `Ok(true)` if more are due.
 fn purge_expired(db: &Database, now: u64, limit: usize) -> Result<bool, redb::Error> {
     // Entries (e, key) with e <= now sort before (now + 1, ""). u64::MAX never expires.
@@ -564,19 +550,8 @@ fn purge_expired(db: &Database, now: u64, limit: usize) -> Result<bool, redb::Er
     Ok(more)
 }
 
-/// Absolute expiry for a TTL starting at `now`; sub-millisecond remainders round up, so a
-/// positive TTL never expires immediately. Never 0 (which means "no expiry").
-fn expiry_at(now: u64, ttl: Duration) -> u64 {
-    let mut ms = ttl.as_millis();
-    if !ttl.subsec_nanos().is_multiple_of(1_000_000) {
-        ms += 1;
-    }
-    now.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
-        .max(1)
-}
-
 /// Redis accepts only the canonical decimal form of an integer ("01", "+1", " 1" are not).
-fn parse_canonical_i64(s: &str) -> Option<i64> {
+pub(super) fn parse_canonical_i64(s: &str) -> Option<i64> {
     let n: i64 = s.parse().ok()?;
     (n.to_string() == s).then_some(n)
 }

@@ -269,3 +269,71 @@ async fn incr_window_is_all_or_nothing_and_persists() {
     let ttl = s.ttl("quota-a").await.unwrap().remaining().unwrap();
     assert!(ttl > Duration::from_secs(3590), "{ttl:?}");
 }
+
+/// Counters are held in memory between saves: closing the store saves them at once.
+#[tokio::test]
+async fn held_counters_are_saved_when_the_store_closes() {
+    use super::super::CounterIncr;
+    let dir = tempdir();
+    {
+        let s = open(dir.path()).await;
+        for _ in 0..50 {
+            s.incr_window(&[
+                CounterIncr::new("quota-c", 1, Some(Duration::from_secs(3600))),
+                CounterIncr::new("rate-limit-c:1", 1, None),
+            ])
+            .await
+            .unwrap();
+        }
+        assert!(s.delete("rate-limit-c:1").await.unwrap());
+    }
+    let s = open(dir.path()).await;
+    assert_eq!(s.get("quota-c").await.unwrap().as_deref(), Some("50"));
+    assert!(s.ttl("quota-c").await.unwrap().remaining().is_some());
+    assert_eq!(s.get("rate-limit-c:1").await.unwrap(), None, "deleted");
+}
+
+/// A write racing the first count of a key is ordered before or after it, never lost:
+/// whatever `incr_window` answered, a later read agrees with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_racing_a_counter_load_is_never_lost() {
+    use super::super::CounterIncr;
+    let dir = tempdir();
+    let s = open(dir.path()).await;
+    for round in 0..200 {
+        let key = format!("quota-race-{round}");
+        let items = [CounterIncr::new(key.clone(), 1, None)];
+        // Both orders of polling: the write sent first, or the count first.
+        let (set, counted) = if round % 2 == 0 {
+            tokio::join!(s.set(&key, "100", None), s.incr_window(&items))
+        } else {
+            let (c, w) = tokio::join!(s.incr_window(&items), s.set(&key, "100", None));
+            (w, c)
+        };
+        set.unwrap();
+        let counted = counted.unwrap()[0];
+        let now = s.get(&key).await.unwrap();
+        if counted == 101 {
+            assert_eq!(
+                now.as_deref(),
+                Some("101"),
+                "round {round}: counted after the SET"
+            );
+        } else {
+            assert_eq!(counted, 1, "round {round}");
+            assert_eq!(
+                now.as_deref(),
+                Some("100"),
+                "round {round}: SET after the count"
+            );
+        }
+        let (deleted, counted) = tokio::join!(s.delete(&key), s.incr_window(&items));
+        let counted = counted.unwrap()[0];
+        let now = s.get(&key).await.unwrap();
+        assert!(deleted.unwrap(), "round {round}");
+        match now {
+            None => assert!(counted > 1, "round {round}: DEL after the count"),
+            Some(v) => assert_eq!((v.as_str(), counted), ("1", 1), "round {round}"),
+        }
+    }
+}

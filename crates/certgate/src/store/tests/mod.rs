@@ -150,4 +150,5 @@ suite!(
     incr_window_negative_increments_give_units_back,
     incr_window_errors,
     incr_window_keeps_order_across_keys,
+    incr_window_counters_mix_with_every_command,
 );

@@ -582,3 +582,76 @@ pub(super) async fn incr_window_keeps_order_across_keys(s: &Store) {
         assert_eq!(s.get(&key).await.unwrap(), Some(totals[&key].to_string()));
     }
 }
+
+/// Every other command sees (and changes) what `incr_window` counted: the embedded store
+/// holds counters in memory, and must answer exactly as Redis does.
+pub(super) async fn incr_window_counters_mix_with_every_command(s: &Store) {
+    let k = "quota-mix";
+    assert_eq!(s.incr_window(&[incr(k, 3, MINUTE)]).await.unwrap(), vec![3]);
+    assert_eq!(s.get(k).await.unwrap().as_deref(), Some("3"));
+    assert!(s.exists(k).await.unwrap());
+    assert!(s.ttl(k).await.unwrap().remaining().is_some());
+    assert_eq!(
+        s.get_many(&[k.to_string(), "nothing".into()])
+            .await
+            .unwrap(),
+        vec![Some("3".to_string()), None]
+    );
+    assert!(s
+        .keys_with_prefix("quota-m")
+        .await
+        .unwrap()
+        .contains(&k.to_string()));
+    assert_eq!(s.incr_by(k, 2).await.unwrap(), 5);
+    assert_eq!(s.incr_window(&[incr(k, 1, MINUTE)]).await.unwrap(), vec![6]);
+
+    // DEL: gone for every read; the next count starts a new period.
+    assert!(s.delete(k).await.unwrap());
+    assert!(!s.delete(k).await.unwrap());
+    assert_eq!(s.get(k).await.unwrap(), None);
+    assert_eq!(s.ttl(k).await.unwrap(), Ttl::Missing);
+    assert!(!s
+        .keys_with_prefix("quota-m")
+        .await
+        .unwrap()
+        .contains(&k.to_string()));
+    assert_eq!(s.incr_window(&[incr(k, 1, MINUTE)]).await.unwrap(), vec![1]);
+
+    // SET replaces the count (and its TTL); counting goes on from the new value.
+    s.set(k, "40", None).await.unwrap();
+    assert_eq!(s.ttl(k).await.unwrap(), Ttl::Persistent);
+    assert_eq!(
+        s.incr_window(&[incr(k, 1, MINUTE)]).await.unwrap(),
+        vec![41]
+    );
+    assert!(!s.set_nx(k, "0", None).await.unwrap(), "exists");
+    assert!(s.set_xx(k, "7", MINUTE).await.unwrap());
+    assert_eq!(s.incr_window(&[incr(k, 1, None)]).await.unwrap(), vec![8]);
+    assert!(
+        s.ttl(k).await.unwrap().remaining().is_some(),
+        "TTL from SET XX"
+    );
+
+    // EXPIRE on a counted key.
+    assert!(s.expire(k, Duration::from_millis(50)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(s.get(k).await.unwrap(), None);
+    assert_eq!(s.incr_window(&[incr(k, 1, None)]).await.unwrap(), vec![1]);
+
+    // A counter is a string: list and set commands on it are WRONGTYPE, and a text value
+    // makes counting fail without changing it.
+    assert!(wrong(&s.list_push(k, "x").await));
+    assert!(wrong(&s.set_add(k, "x").await));
+    assert_eq!(s.get(k).await.unwrap().as_deref(), Some("1"));
+    s.set(k, "text", None).await.unwrap();
+    let r = s.incr_window(&[incr(k, 1, None)]).await;
+    assert!(matches!(r, Err(StoreError::NotInteger { .. })), "{r:?}");
+    assert_eq!(s.get(k).await.unwrap().as_deref(), Some("text"));
+
+    // A list replaced by a counter after DEL, and back.
+    assert!(s.delete(k).await.unwrap());
+    s.list_push(k, "a").await.unwrap();
+    let r = s.incr_window(&[incr(k, 1, None)]).await;
+    assert!(matches!(r, Err(StoreError::WrongType { .. })), "{r:?}");
+    assert_eq!(s.list_range(k).await.unwrap(), vec!["a"]);
+}
