@@ -4,7 +4,9 @@
 #   BENCH_API=certauth (default): Certificate Authentication at /, keys created by
 #             gateway-setup.sh with access rights, a rate limit and a quota;
 #   BENCH_API=keyless: a keyless API at / (TLS termination and proxying only).
-#   BENCH_STORE=embedded (default) or redis (BENCH_REDIS_PORT, default 6379).
+#   BENCH_STORE=embedded (default) or redis (BENCH_REDIS_PORT, default 6379);
+#   BENCH_DATA_DIR: the embedded store's directory (default $GW_WORKDIR/data), e.g. one
+#             filled by examples/populate.rs for bench/scale.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CERTGATE_BIN:-$HERE/target/release/certgate}
@@ -18,7 +20,7 @@ fi
 if [[ "${BENCH_STORE:-embedded}" == redis ]]; then
   STORAGE="{\"type\": \"redis\", \"host\": \"127.0.0.1\", \"port\": ${BENCH_REDIS_PORT:-6379}}"
 else
-  STORAGE="{\"type\": \"embedded\", \"path\": \"$W/data\"}"
+  STORAGE="{\"type\": \"embedded\", \"path\": \"${BENCH_DATA_DIR:-$W/data}\"}"
 fi
 if [[ "${GW_TLS_TICKETS:-on}" == off ]]; then TICKETS=false; else TICKETS=true; fi
 cat >"$W/apps/bench.json" <<JSON

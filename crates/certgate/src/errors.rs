@@ -149,13 +149,13 @@ pub fn proxy_error_response(
 
 /// Writes `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
 pub fn set_rate_headers(headers: &mut http::HeaderMap, h: &crate::limits::RateHeaders) {
-    for (name, v) in [
-        ("x-ratelimit-limit", h.limit),
-        ("x-ratelimit-remaining", h.remaining),
-        ("x-ratelimit-reset", h.reset),
-    ] {
-        headers.insert(name, HeaderValue::from(v));
-    }
+    // Names built once at compile time: no parsing or hashing of a `&str` per request.
+    const LIMIT: http::HeaderName = http::HeaderName::from_static("x-ratelimit-limit");
+    const REMAINING: http::HeaderName = http::HeaderName::from_static("x-ratelimit-remaining");
+    const RESET: http::HeaderName = http::HeaderName::from_static("x-ratelimit-reset");
+    headers.insert(LIMIT, HeaderValue::from(h.limit));
+    headers.insert(REMAINING, HeaderValue::from(h.remaining));
+    headers.insert(RESET, HeaderValue::from(h.reset));
 }
 
 /// The plain-text 404 for a request that matches no API.

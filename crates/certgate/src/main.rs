@@ -9,6 +9,12 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use certgate::config::{Config, ProcessEnv};
 
+/// mimalloc instead of glibc malloc: the request path allocates (hyper's header maps,
+/// rustls records, futures) and glibc's malloc/free were ~11 % of the CPU under load;
+/// mimalloc's per-thread free lists make those calls a few instructions each.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "certgate",
@@ -37,6 +43,24 @@ enum Command {
     },
 }
 
+/// One core (the usual container or pinned deployment): a current-thread runtime, which
+/// skips the work-stealing scheduler's cross-thread wake-ups and atomics. More cores: the
+/// multi-threaded runtime, one worker per core. `CERTGATE_RUNTIME=current|multi` overrides
+/// the choice (measurements in docs/performance.md).
+fn runtime_builder() -> tokio::runtime::Builder {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let current = match std::env::var("CERTGATE_RUNTIME").as_deref() {
+        Ok("current") => true,
+        Ok("multi") => false,
+        _ => cores == 1,
+    };
+    if current {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -46,10 +70,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_builder().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("certgate: cannot start the runtime: {e}");

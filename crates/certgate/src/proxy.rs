@@ -175,6 +175,21 @@ fn caused_by_body_limit(e: &(dyn std::error::Error + 'static)) -> bool {
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), plus
 /// any header named by `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Usually none is present: one pass over the (few) names finds out without hashing.
+    const HOP: [HeaderName; 9] = [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+    ];
+    if !headers.keys().any(|n| HOP.contains(n)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -185,20 +200,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for n in named {
         headers.remove(n);
     }
-    for n in [
-        header::CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    for n in HOP {
         headers.remove(n);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Prepares request headers for the upstream: hop-by-hop removed, `Host` set to the
 /// target, `X-Forwarded-For` appended, `X-Forwarded-Proto`/`-Host` set.
@@ -211,26 +222,28 @@ pub fn forward_headers(
 ) {
     strip_hop_by_hop(headers);
     // Every X-Forwarded-For the client sent, joined, then the client's address (Go).
+    use std::fmt::Write as _;
     let mut xff = String::new();
-    for v in headers.get_all("x-forwarded-for") {
-        if let Ok(v) = v.to_str() {
-            if !v.is_empty() {
-                xff.push_str(v);
-                xff.push_str(", ");
+    if headers.contains_key(&X_FORWARDED_FOR) {
+        for v in headers.get_all(&X_FORWARDED_FOR) {
+            if let Ok(v) = v.to_str() {
+                if !v.is_empty() {
+                    xff.push_str(v);
+                    xff.push_str(", ");
+                }
             }
         }
     }
-    use std::fmt::Write as _;
     let _ = write!(xff, "{client_ip}");
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Ok(v) = HeaderValue::try_from(xff) {
+        headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if tls { "https" } else { "http" }),
     );
     if let Some(h) = original_host {
-        headers.insert("x-forwarded-host", h);
+        headers.insert(X_FORWARDED_HOST, h);
     }
     headers.insert(header::HOST, target.host_header.clone());
 }
