@@ -383,13 +383,16 @@ async fn serve_http<T>(
         let activity = svc_activity.clone();
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.set(BUSY);
-        async move {
+        // Boxed: hyper keeps the slot of a connection's request future for the
+        // connection's lifetime, so an unboxed (large) future would be memory every idle
+        // connection holds; boxed, it is allocated per request and freed after it.
+        Box::pin(async move {
             let resp = handle(&gw, &info, req).await;
             if activity.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
                 activity.set(IDLE);
             }
             Ok::<_, Infallible>(resp)
-        }
+        })
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // h2 only when negotiated by ALPN, or as h2c prior knowledge when enabled.
@@ -448,10 +451,12 @@ pub async fn handle(
         Role::Control => true,
         Role::Gateway => cfg.control_api_port == 0 || crate::admin::is_health_path(cfg, path),
     };
+    let admin_host =
+        cfg.control_api_hostname.is_empty() || cfg.control_api_hostname.eq_ignore_ascii_case(&host);
     if serves_admin
-        && (cfg.control_api_hostname.is_empty()
-            || cfg.control_api_hostname.eq_ignore_ascii_case(&host))
-        && crate::admin::is_admin_path(cfg, path)
+        && admin_host
+        && (crate::admin::is_admin_path(cfg, path)
+            || (conn.role == Role::Control && crate::dashboard::is_api_path(path)))
     {
         return crate::admin::handle(gw.clone(), conn, req).await;
     }
