@@ -24,6 +24,7 @@ pub mod body;
 pub mod certs;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod errors;
 pub mod gateway;

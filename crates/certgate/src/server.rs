@@ -477,6 +477,10 @@ pub async fn handle(
         }
     }
     let Some(m) = snapshot.router.find(&host, path) else {
+        // The Dashboard API shares the port with the APIs: served where no API matches.
+        if serves_admin && admin_host && crate::dashboard::is_api_path(path) {
+            return crate::admin::handle(gw.clone(), conn, req).await;
+        }
         return errors::not_found();
     };
     // The snapshot stays loaded for the whole request: borrow from it, no copies.

@@ -35,7 +35,10 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// True if `path` belongs to the Gateway API.
 pub fn is_admin_path(cfg: &Config, path: &str) -> bool {
-    path == "/tyk" || path.starts_with("/tyk/") || is_health_path(cfg, path)
+    path == "/tyk"
+        || path.starts_with("/tyk/")
+        || is_health_path(cfg, path)
+        || crate::dashboard::is_dashboard_path(path)
 }
 
 /// True for the health endpoint (`/hello`), which is also served on the gateway
@@ -86,6 +89,10 @@ pub async fn handle(
             return error(StatusCode::FORBIDDEN, e.message).map(GwBody::Axum);
         }
     }
+    // The dashboard and the Dashboard API authorise with their own sign-in (or the secret).
+    if crate::dashboard::is_dashboard_path(&path) || crate::dashboard::is_api_path(&path) {
+        return crate::dashboard::handle(gw, conn, req).await;
+    }
     if !authorised(cfg, req.headers().get("x-tyk-authorization")) {
         return error(
             StatusCode::FORBIDDEN,
@@ -104,10 +111,14 @@ pub async fn handle(
             *req.uri_mut() = uri;
         }
     }
+    dispatch(gw, req.map(Body::new)).await.map(GwBody::Axum)
+}
+
+/// Runs an authorised Gateway API request through its handlers.
+pub(crate) async fn dispatch(gw: Arc<Gateway>, mut req: Request) -> Response {
     req.extensions_mut().insert(gw);
-    let req = req.map(Body::new);
     match router().oneshot(req).await {
-        Ok(resp) => resp.map(GwBody::Axum),
+        Ok(resp) => resp,
         Err(never) => match never {},
     }
 }

@@ -1,0 +1,403 @@
+//! The Dashboard: a web UI for certificates, APIs and certificate-bound keys at
+//! `/dashboard/`, and the Dashboard API subset the seed names (`POST /api/keys/create`,
+//! `GET`/`POST /api/certs`, plus `GET /api/keys`), served on the Gateway API listener.
+//!
+//! - **Assets** are embedded in the binary (`assets/`): one HTML page, one script, one
+//!   stylesheet; no CDN and no build step.
+//! - **Sign-in** with the gateway `secret` gives an HttpOnly, `SameSite=Strict` session
+//!   cookie that expires after [`SESSION_TTL`] (`Secure` on TLS listeners). Each session has
+//!   a CSRF token, returned by the sign-in and required in `X-CSRF-Token` on every
+//!   state-changing request made with the cookie. Signing out forgets the session.
+//! - **Data** goes through the Gateway API's own handlers: the UI calls
+//!   `/dashboard/gw/<path>`, which is `/tyk/<path>` authorised by the session instead of
+//!   `X-Tyk-Authorization`, so statuses, messages and validation are the Gateway API's.
+//! - **Dashboard API** calls are authorised by the session (and CSRF token) or by the
+//!   secret in `Authorization` or `X-Tyk-Authorization`, and answer as the Gateway API
+//!   does. On a gateway port shared with APIs, an API whose listen path matches `/api/…`
+//!   takes precedence (see `docs/compatibility.md`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::admin::{self, error, json_response, read_body};
+use crate::body::GwBody;
+use crate::gateway::Gateway;
+use crate::session::SessionState;
+
+/// How long a dashboard sign-in lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+/// The session cookie's name.
+pub const COOKIE: &str = "certgate_dashboard";
+const CSRF_HEADER: &str = "x-csrf-token";
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+/// True for the UI's paths.
+pub fn is_dashboard_path(path: &str) -> bool {
+    path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
+/// True for the Dashboard API subset.
+pub fn is_api_path(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/'),
+        "/api/keys/create" | "/api/certs" | "/api/keys"
+    )
+}
+
+struct DashSession {
+    expires: Instant,
+    csrf: String,
+    /// SHA-256 of the secret it was opened with: a changed secret ends every session.
+    secret: [u8; 32],
+}
+
+fn sessions() -> &'static Mutex<HashMap<String, DashSession>> {
+    static SESSIONS: OnceLock<Mutex<HashMap<String, DashSession>>> = OnceLock::new();
+    SESSIONS.get_or_init(Default::default)
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    // aws-lc's CSPRNG; failing to read it is not recoverable for a session token.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return String::new();
+    }
+    hex::encode(bytes)
+}
+
+/// The session named by the request's cookie, if live: its CSRF token.
+fn session_of(gw: &Gateway, headers: &http::HeaderMap) -> Option<String> {
+    let id = cookie(headers, COOKIE)?;
+    let mut map = sessions().lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    map.retain(|_, s| s.expires > now);
+    let s = map.get(id)?;
+    let current = digest(gw.config.secret.as_bytes());
+    bool::from(s.secret.ct_eq(&current)).then(|| s.csrf.clone())
+}
+
+fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn csrf_ok(headers: &http::HeaderMap, expected: &str) -> bool {
+    headers.get(CSRF_HEADER).is_some_and(|v| {
+        bool::from(v.as_bytes().ct_eq(expected.as_bytes())) && !expected.is_empty()
+    })
+}
+
+fn secret_ok(gw: &Gateway, headers: &http::HeaderMap) -> bool {
+    ["authorization", "x-tyk-authorization"].iter().any(|h| {
+        headers.get(*h).is_some_and(|v| {
+            bool::from(digest(v.as_bytes()).ct_eq(&digest(gw.config.secret.as_bytes())))
+        })
+    })
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD)
+}
+
+/// Why a request is not let in.
+enum Denied {
+    SignIn,
+    Csrf,
+}
+
+/// Session (plus CSRF token for changes) required.
+fn check_session(gw: &Gateway, req: &http::Request<Body>) -> Result<(), Denied> {
+    let csrf = session_of(gw, req.headers()).ok_or(Denied::SignIn)?;
+    if is_safe(req.method()) || csrf_ok(req.headers(), &csrf) {
+        Ok(())
+    } else {
+        Err(Denied::Csrf)
+    }
+}
+
+fn denied(d: Denied) -> Response {
+    match d {
+        Denied::SignIn => error(StatusCode::UNAUTHORIZED, "Sign in to the dashboard first"),
+        Denied::Csrf => error(
+            StatusCode::FORBIDDEN,
+            "Missing or invalid CSRF token (X-CSRF-Token)",
+        ),
+    }
+}
+
+/// Serves one dashboard or Dashboard API request (the Gateway API mTLS allow list has
+/// already been checked by the caller).
+pub async fn handle(
+    gw: Arc<Gateway>,
+    conn: &crate::server::ConnInfo,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<GwBody> {
+    let req = req.map(Body::new);
+    let resp = route(gw, conn.tls, req).await;
+    resp.map(GwBody::Axum)
+}
+
+async fn route(gw: Arc<Gateway>, tls: bool, req: http::Request<Body>) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    if is_api_path(&path) {
+        return dashboard_api(gw, req, path.trim_end_matches('/')).await;
+    }
+    let rest = path.strip_prefix("/dashboard").unwrap_or_default();
+    match (&method, rest) {
+        (&Method::GET, "" | "/" | "/index.html") => asset(INDEX_HTML, "text/html; charset=utf-8"),
+        (&Method::GET, "/app.js") => asset(APP_JS, "text/javascript; charset=utf-8"),
+        (&Method::GET, "/app.css") => asset(APP_CSS, "text/css; charset=utf-8"),
+        (&Method::POST, "/login") => login(&gw, tls, req).await,
+        (&Method::POST, "/logout") => logout(&gw, tls, req),
+        (&Method::GET, "/session") => match session_of(&gw, req.headers()) {
+            Some(csrf) => json_response(StatusCode::OK, &json!({ "csrf": csrf })),
+            None => denied(Denied::SignIn),
+        },
+        (_, r) if r.starts_with("/gw/") => {
+            if let Err(d) = check_session(&gw, &req) {
+                return denied(d);
+            }
+            let target = format!("/tyk/{}", &r["/gw/".len()..]);
+            forward(gw, req, &target).await
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+#[derive(Deserialize)]
+struct Login {
+    secret: String,
+}
+
+async fn login(gw: &Gateway, tls: bool, req: http::Request<Body>) -> Response {
+    let body = match read_body(req.into_body()).await {
+        Ok(b) => b,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
+    let Ok(login) = serde_json::from_slice::<Login>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Expected a JSON body {\"secret\": \"…\"}",
+        );
+    };
+    let expected = digest(gw.config.secret.as_bytes());
+    if gw.config.secret.is_empty() || !bool::from(digest(login.secret.as_bytes()).ct_eq(&expected))
+    {
+        tracing::warn!("dashboard sign-in refused: wrong secret");
+        return error(StatusCode::UNAUTHORIZED, "Wrong secret");
+    }
+    let id = random_hex();
+    let csrf = random_hex();
+    if id.is_empty() || csrf.is_empty() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "No randomness available");
+    }
+    sessions().lock().unwrap_or_else(|p| p.into_inner()).insert(
+        id.clone(),
+        DashSession {
+            expires: Instant::now() + SESSION_TTL,
+            csrf: csrf.clone(),
+            secret: expected,
+        },
+    );
+    let mut r = json_response(StatusCode::OK, &json!({ "status": "ok", "csrf": csrf }));
+    set_cookie(&mut r, &id, SESSION_TTL.as_secs(), tls);
+    r
+}
+
+fn logout(gw: &Gateway, tls: bool, req: http::Request<Body>) -> Response {
+    if let Err(d) = check_session(gw, &req) {
+        return denied(d);
+    }
+    if let Some(id) = cookie(req.headers(), COOKIE) {
+        sessions()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+    let mut r = json_response(StatusCode::OK, &json!({ "status": "ok" }));
+    set_cookie(&mut r, "", 0, tls);
+    r
+}
+
+fn set_cookie(r: &mut Response, value: &str, max_age: u64, tls: bool) {
+    let secure = if tls { "; Secure" } else { "" };
+    let v =
+        format!("{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(v) = HeaderValue::try_from(v) {
+        r.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+}
+
+/// Runs a Gateway API request at `target` (path, the query kept).
+async fn forward(gw: Arc<Gateway>, mut req: http::Request<Body>, target: &str) -> Response {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{target}?{q}"),
+        None => target.to_owned(),
+    };
+    match pq.parse() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "Invalid path"),
+    }
+    admin::dispatch(gw, req).await
+}
+
+async fn dashboard_api(gw: Arc<Gateway>, req: http::Request<Body>, path: &str) -> Response {
+    if !secret_ok(&gw, req.headers()) {
+        if let Err(d) = check_session(&gw, &req) {
+            return match d {
+                Denied::SignIn => error(
+                    StatusCode::FORBIDDEN,
+                    "Attempted administrative access with invalid or missing key!",
+                ),
+                d => denied(d),
+            };
+        }
+    }
+    match (req.method().clone(), path) {
+        (Method::POST, "/api/keys/create") => forward(gw, req, "/tyk/keys/create").await,
+        (Method::POST, "/api/certs") => forward(gw, req, "/tyk/certs").await,
+        (Method::GET, "/api/certs") => list_certs(&gw).await,
+        (Method::GET, "/api/keys") => list_keys(&gw).await,
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+    }
+}
+
+/// Every session in the store, with its store-key hash.
+async fn all_sessions(gw: &Gateway) -> Result<Vec<(String, SessionState)>, Response> {
+    let prefix = crate::auth::SESSION_PREFIX;
+    let keys = gw
+        .store
+        .keys_with_prefix(prefix)
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let values = gw
+        .store
+        .get_many(&keys)
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, value) in keys.iter().zip(values) {
+        let Some(value) = value else { continue };
+        // A record that is not a session (foreign data) is skipped, not an error.
+        if let Ok(s) = SessionState::from_json(value.as_bytes()) {
+            out.push((key[prefix.len()..].to_owned(), s));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// `GET /api/certs`: every certificate in the store, with the keys that use it.
+async fn list_certs(gw: &Gateway) -> Response {
+    let ids = match gw.store.keys_with_prefix("cert-raw-").await {
+        Ok(keys) => keys,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let sessions = match all_sessions(gw).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut certs: Vec<Value> = Vec::with_capacity(ids.len());
+    for key in ids {
+        let id = &key["cert-raw-".len()..];
+        let Ok(Some(c)) = gw.certs.get(id).await else {
+            continue;
+        };
+        let users: Vec<&str> = sessions
+            .iter()
+            .filter(|(_, s)| s.certificate == id)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let org = id.strip_suffix(&hex::encode(c.leaf_sha256)).unwrap_or("");
+        certs.push(json!({
+            "id": id,
+            "org_id": org,
+            "subject_cn": c.subject.common_name,
+            "issuer_cn": c.issuer.common_name,
+            "fingerprint": hex::encode(c.leaf_sha256),
+            "not_before": c.not_before,
+            "not_after": c.not_after,
+            "has_private_key": c.private_key.is_some(),
+            "keys": users,
+        }));
+    }
+    certs.sort_by(|a, b| a["subject_cn"].as_str().cmp(&b["subject_cn"].as_str()));
+    json_response(StatusCode::OK, &json!({ "certs": certs }))
+}
+
+/// `GET /api/keys`: every key with its certificate, APIs and expiry.
+async fn list_keys(gw: &Gateway) -> Response {
+    let sessions = match all_sessions(gw).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let keys: Vec<Value> = sessions
+        .iter()
+        .map(|(hash, s)| {
+            let mut apis: Vec<&str> = s.access_rights.keys().map(String::as_str).collect();
+            apis.sort_unstable();
+            json!({
+                "key_hash": hash,
+                "org_id": s.org_id,
+                "certificate": s.certificate,
+                "apis": apis,
+                "expires": s.expires,
+                "rate": s.rate,
+                "per": s.per,
+                "quota_max": s.quota_max,
+                // How the Gateway API finds it: by hash (`?hashed=true`) or by name.
+                "hashed": gw.config.hash_keys,
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({ "keys": keys }))
+}
