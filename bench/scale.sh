@@ -17,8 +17,10 @@ STORES=${STORES:-"embedded redis"}
 SCALE_DIR=${SCALE_DIR:-/tmp/certgate-scale}
 export ROUNDS=${ROUNDS:-2}
 mkdir -p "$SCALE_DIR"
-(cd "$ROOT" && cargo build --release --locked -q --example populate)
-POPULATE=$ROOT/target/release/examples/populate
+if [[ -z ${POPULATE:-} ]]; then
+  (cd "$ROOT" && cargo build --release --locked -q --example populate)
+  POPULATE=$ROOT/target/release/examples/populate
+fi
 LOADER_CPU=${LOADER_CPU:-0}
 declare -A RESULT
 

@@ -27,8 +27,14 @@ use serde_json::{json, Value};
 
 const API: &str = "bench";
 
+/// The gateway binary's allocator, so the counts are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // reqwest (the setup calls) needs a process-wide rustls provider.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let iterations: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

@@ -13,6 +13,13 @@
 //! certificate, which Tyk does not publish) — see `docs/operations.md`.
 
 use std::collections::HashMap;
+
+/// foldhash, randomly seeded per map: a fraction of SipHash's cost on the per-request
+/// lookups, still keyed so clients cannot choose colliding keys.
+type FastHash = foldhash::fast::RandomState;
+
+/// One shard of a [`TtlCache`]: key → (insertion time, value).
+type Shard<V> = RwLock<HashMap<String, (Instant, V), FastHash>>;
 use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -102,8 +109,8 @@ const MAX_PER_SHARD: usize = 64 * 1024;
 /// A small sharded map with a per-entry age limit.
 #[derive(Debug)]
 pub struct TtlCache<V> {
-    shards: Vec<RwLock<HashMap<String, (Instant, V)>>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Shard<V>>,
+    hasher: FastHash,
     ttl: Duration,
     enabled: bool,
 }
@@ -112,14 +119,16 @@ impl<V: Clone> TtlCache<V> {
     /// A cache whose entries live `ttl`; a disabled cache stores nothing.
     pub fn new(ttl: Duration, enabled: bool) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::with_hasher(FastHash::default())))
+                .collect(),
+            hasher: FastHash::default(),
             ttl,
             enabled,
         }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<String, (Instant, V)>> {
+    fn shard(&self, key: &str) -> &Shard<V> {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 

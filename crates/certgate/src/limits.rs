@@ -486,7 +486,7 @@ impl Window {
     fn current(&self, name: &str, by: i64) -> CounterIncr {
         let ttl = self.len_ms.saturating_mul(2).saturating_add(SKEW_SLACK_MS);
         CounterIncr::new(
-            format!("{name}:{}", self.index),
+            window_key(name, self.index),
             by,
             Some(Duration::from_millis(ttl)),
         )
@@ -496,11 +496,12 @@ impl Window {
     /// one. Reading creates the previous counter if it is missing; it is then given a TTL
     /// ending with the current window, after which it is useless.
     fn items(&self, name: &str) -> Vec<CounterIncr> {
-        let mut items = vec![self.current(name, 1)];
+        let mut items = Vec::with_capacity(3);
+        items.push(self.current(name, 1));
         if let Some(previous) = self.previous_index() {
             let left = (self.len_ms - self.elapsed_ms).max(1);
             items.push(CounterIncr::new(
-                format!("{name}:{previous}"),
+                window_key(name, previous),
                 0,
                 Some(Duration::from_millis(left)),
             ));
@@ -548,6 +549,27 @@ impl QuotaCounter {
     fn incr(&self, by: i64) -> CounterIncr {
         CounterIncr::new(self.key.clone(), by, self.renewal)
     }
+}
+
+/// `<name>:<index>`, built in one allocation of the right size (this runs on every
+/// request; `format!` grew the string twice).
+fn window_key(name: &str, index: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = index;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut key = String::with_capacity(name.len() + 1 + digits.len() - at);
+    key.push_str(name);
+    key.push(':');
+    key.extend(digits[at..].iter().map(|&d| char::from(d)));
+    key
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -495,7 +495,7 @@ impl EmbeddedStore {
             let outcome = self
                 .counters
                 .lock()
-                .incr(items, now_ms(), |key| self.load_counter(key))?;
+                .incr(items, now_ms(), &|key| self.load_counter(key))?;
             match outcome {
                 IncrOutcome::Done(values) => return Ok(values),
                 IncrOutcome::MustWait => {

@@ -91,7 +91,8 @@ pub(super) struct Counters {
 
 #[derive(Debug, Default)]
 pub(super) struct Inner {
-    map: HashMap<Box<str>, Entry>,
+    /// foldhash (randomly seeded): this map is looked up on every request.
+    map: HashMap<Box<str>, Entry, foldhash::fast::RandomState>,
     dirty: Vec<Box<str>>,
     /// Requests sent to the writer and not yet committed.
     in_flight: usize,
@@ -201,33 +202,14 @@ impl Inner {
     }
 
     /// `Store::incr_window` (the caller has checked the TTLs and sizes). Keys not held are
-    /// loaded with `load` first, unless writes are in flight.
+    /// loaded with `load` first, unless writes are in flight. One lookup per item to
+    /// compute and one to apply.
     pub(super) fn incr(
         &mut self,
         items: &[CounterIncr],
         now: u64,
-        load: impl Fn(&str) -> Loaded,
+        load: &dyn Fn(&str) -> Loaded,
     ) -> StoreResult<IncrOutcome> {
-        if items.iter().any(|i| !self.map.contains_key(i.key.as_str())) {
-            if self.in_flight > 0 {
-                return Ok(IncrOutcome::MustWait);
-            }
-            for item in items {
-                if !self.map.contains_key(item.key.as_str()) {
-                    let state = load(&item.key)?;
-                    self.map.insert(
-                        item.key.as_str().into(),
-                        Entry {
-                            state,
-                            version: 0,
-                            saved: 0,
-                            queued: false,
-                            touched: now,
-                        },
-                    );
-                }
-            }
-        }
         // Compute every new value first (a key may appear twice, each occurrence seeing the
         // previous), so a failing item leaves the whole command unapplied.
         let mut next: Vec<(&str, Counter)> = Vec::with_capacity(items.len());
@@ -236,7 +218,10 @@ impl Inner {
             let key = item.key.as_str();
             let current = match next.iter().rposition(|(k, _)| *k == key) {
                 Some(i) => Some(next[i].1),
-                None => self.map.get(key).and_then(|e| e.live(now)),
+                None => match self.map.get(key) {
+                    Some(e) => e.live(now),
+                    None => return self.load_then_incr(items, now, load),
+                },
             };
             let c = current.unwrap_or_else(|| Counter {
                 value: 0,
@@ -250,16 +235,50 @@ impl Inner {
             next.push((key, Counter { value, ..c }));
         }
         for (key, c) in next {
-            let unchanged = self.map.get(key).is_some_and(|e| e.live(now) == Some(c));
-            if unchanged {
-                if let Some(e) = self.map.get_mut(key) {
-                    e.touched = now;
+            let Some(e) = self.map.get_mut(key) else {
+                continue;
+            };
+            e.touched = now;
+            if e.live(now) != Some(c) {
+                e.state = Some(c);
+                e.version += 1;
+                if !e.queued {
+                    e.queued = true;
+                    self.dirty.push(key.into());
                 }
-            } else {
-                self.change(key, Some(c), now);
             }
         }
         Ok(IncrOutcome::Done(values))
+    }
+
+    /// Loads the keys of `items` that are not held (unless writes are in flight), then
+    /// counts.
+    fn load_then_incr(
+        &mut self,
+        items: &[CounterIncr],
+        now: u64,
+        load: &dyn Fn(&str) -> Loaded,
+    ) -> StoreResult<IncrOutcome> {
+        if self.in_flight > 0 {
+            return Ok(IncrOutcome::MustWait);
+        }
+        for item in items {
+            if !self.map.contains_key(item.key.as_str()) {
+                let state = load(&item.key)?;
+                self.map.insert(
+                    item.key.as_str().into(),
+                    Entry {
+                        state,
+                        version: 0,
+                        saved: 0,
+                        queued: false,
+                        touched: now,
+                    },
+                );
+            }
+        }
+        // Every key is held now: the computation cannot come back here.
+        self.incr(items, now, &|_| Ok(None))
     }
 
     fn change(&mut self, key: &str, state: Option<Counter>, now: u64) {
