@@ -15,7 +15,7 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 CERTGATE_LOG=error valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.out" \
   --toggle-collect='*auth_loop*' "$BIN" "$N" >/dev/null 2>"$OUT/valgrind.log"
-ir=$(callgrind_annotate "$OUT/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+ir=$(callgrind_annotate "$OUT/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 echo "auth path: $((ir / (N + WARMUP))) instructions/request (callgrind, $((N + WARMUP)) requests in auth_loop)"
-echo "top functions (inclusive of callees excluded):"
+echo "top functions (self instructions):"
 callgrind_annotate "$OUT/cg.out" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,17p'

@@ -400,3 +400,35 @@ fn uncollapse_pem(text: &str) -> String {
     }
     out
 }
+
+/// A stored entry's leaf certificate as a listing shows it, expired or not (`get` refuses
+/// an expired entry, as Tyk does; an operator still needs to see it to remove it).
+#[derive(Debug, Clone)]
+pub struct LeafSummary {
+    /// Subject CN.
+    pub subject_cn: String,
+    /// Issuer CN.
+    pub issuer_cn: String,
+    /// NotAfter, unix seconds.
+    pub not_after: i64,
+    /// Lowercase hex SHA-256 of the leaf DER.
+    pub sha256_hex: String,
+    /// Whether a private key is stored with it.
+    pub has_private_key: bool,
+}
+
+/// [`LeafSummary`] of a stored value (`cert-raw-<ID>`); `None` when no certificate parses.
+pub fn leaf_summary(raw: &str) -> Option<LeafSummary> {
+    let blocks = pem::decode_all(raw.as_bytes()).ok()?;
+    let has_private_key = blocks.iter().any(|b| b.typ.ends_with("PRIVATE KEY"));
+    let leaf = blocks.iter().find(|b| b.typ == "CERTIFICATE")?;
+    let info = parse::parse_certificate(&leaf.bytes).ok()?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &leaf.bytes);
+    Some(LeafSummary {
+        subject_cn: info.subject.common_name,
+        issuer_cn: info.issuer.common_name,
+        not_after: info.not_after,
+        sha256_hex: hex::encode(digest.as_ref()),
+        has_private_key,
+    })
+}

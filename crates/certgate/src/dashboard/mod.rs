@@ -349,7 +349,14 @@ async fn list_certs(gw: &Gateway) -> Response {
     let mut certs: Vec<Value> = Vec::with_capacity(ids.len());
     for key in ids {
         let id = &key["cert-raw-".len()..];
-        let Ok(Some(c)) = gw.certs.get(id).await else {
+        let raw = match gw.store.get(&key).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => continue,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        // Expired entries are listed too (the store's reads refuse them): they are the
+        // ones an operator must see.
+        let Some(c) = crate::certs::leaf_summary(&raw) else {
             continue;
         };
         let users: Vec<&str> = sessions
@@ -357,16 +364,15 @@ async fn list_certs(gw: &Gateway) -> Response {
             .filter(|(_, s)| s.certificate == id)
             .map(|(k, _)| k.as_str())
             .collect();
-        let org = id.strip_suffix(&hex::encode(c.leaf_sha256)).unwrap_or("");
+        let org = id.strip_suffix(&c.sha256_hex).unwrap_or("");
         certs.push(json!({
             "id": id,
             "org_id": org,
-            "subject_cn": c.subject.common_name,
-            "issuer_cn": c.issuer.common_name,
-            "fingerprint": hex::encode(c.leaf_sha256),
-            "not_before": c.not_before,
+            "subject_cn": c.subject_cn,
+            "issuer_cn": c.issuer_cn,
+            "fingerprint": c.sha256_hex,
             "not_after": c.not_after,
-            "has_private_key": c.private_key.is_some(),
+            "has_private_key": c.has_private_key,
             "keys": users,
         }));
     }

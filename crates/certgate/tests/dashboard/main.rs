@@ -42,6 +42,28 @@ async fn dashboard_flows_in_chromium() {
     let client_cert = write("client.pem", &p.client.cert_pem);
     let client_key = write("client-key.pem", &p.client.key_pem);
     let ca = write("ca.pem", &p.ca.cert.cert_pem);
+    // An expired certificate in the store: the page must flag it. The Gateway API refuses
+    // to store an expired certificate (as Tyk does), so it is written as one that expired
+    // after its upload would be.
+    let now = time::OffsetDateTime::now_utc();
+    let expired =
+        p.ca.client_valid(
+            "expired-client",
+            now - time::Duration::days(400),
+            now - time::Duration::days(35),
+        )
+        .unwrap();
+    let (status, body) = support::upload_cert(&gw, &expired.cert_pem, "default").await;
+    assert_eq!(status, 403, "{body}");
+    gw.gateway()
+        .store
+        .set(
+            &format!("cert-raw-default{}", expired.sha256_hex()),
+            &expired.cert_pem,
+            None,
+        )
+        .await
+        .unwrap();
     let shots =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -88,6 +110,28 @@ async fn dashboard_flows_in_chromium() {
     )
     .await;
     assert!(keys.get("keys").is_some(), "{keys}");
+    // The Dashboard API also takes the secret in `Authorization`, and nothing else.
+    let certs = admin
+        .get(gw.url("/api/certs"))
+        .header("authorization", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(certs.status(), 200);
+    let certs = support::json_of(certs).await;
+    let cns: Vec<&str> = certs["certs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["subject_cn"].as_str())
+        .collect();
+    assert_eq!(
+        cns,
+        vec!["client-1"],
+        "the expired one was deleted in the UI: {certs}"
+    );
+    let anon = admin.get(gw.url("/api/certs")).send().await.unwrap();
+    assert_eq!(anon.status(), 403);
     assert_eq!(keys["keys"].as_array().map_or(0, Vec::len), 0, "{keys}");
     for name in [
         "signin",

@@ -74,8 +74,18 @@ try {
   assert.equal(forged.status(), 403);
   assert.match(await forged.text(), /CSRF/);
 
-  step("empty state, then upload a bad PEM");
+  step("an expired certificate is highlighted; delete it (with the revocation warning)");
+  const expiredRow = page.locator("#certs-table tbody tr", { hasText: "expired-client" });
+  await expiredRow.waitFor();
+  assert.match(await expiredRow.getAttribute("class"), /expired/);
+  assert.match(await expiredRow.textContent(), /expired/);
+  await page.getByRole("button", { name: "Delete certificate expired-client" }).click();
+  const warning = await page.locator("#confirm-text").textContent();
+  assert.match(warning, /revokes every client/);
+  await page.getByRole("button", { name: "Delete certificate", exact: true }).click();
   await page.locator("#certs-empty").waitFor();
+
+  step("empty state, then upload a bad PEM");
   await page.getByLabel("Certificate (PEM)").fill("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
   await page.getByRole("button", { name: "Upload" }).click();
   const badPem = page.locator("#upload-error");
@@ -112,10 +122,19 @@ try {
   assert.match(await page.locator("#apis-table").textContent(), /Orders.*Certificate Authentication/s);
   await shot(page, "apis");
 
+  step("edit the API: the designer loads what was saved, and saves a change");
+  await page.getByRole("link", { name: "Orders" }).click();
+  await page.getByRole("heading", { name: "Edit Orders" }).waitFor();
+  assert.equal(await page.getByLabel("Listen path", { exact: true }).inputValue(), "/orders/");
+  assert.equal(await page.getByLabel("Authentication mode").inputValue(), "certificate");
+  await page.getByLabel("Name", { exact: true }).fill("Orders API");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#apis-table").filter({ hasText: "Orders API" }).waitFor();
+
   step("create a key for the certificate (Authentication tab)");
   await page.getByRole("link", { name: "Keys" }).click();
   await page.locator("#keys-empty").waitFor();
-  await page.getByLabel(/Orders/).check();
+  await page.getByLabel(/Orders API/).check();
   const authTab = page.getByRole("tab", { name: "Authentication" });
   await authTab.waitFor({ state: "visible" });
   await page.getByRole("button", { name: "Create key" }).click();
