@@ -112,11 +112,12 @@ fn csrf_ok(headers: &http::HeaderMap, expected: &str) -> bool {
 }
 
 fn secret_ok(gw: &Gateway, headers: &http::HeaderMap) -> bool {
-    ["authorization", "x-tyk-authorization"].iter().any(|h| {
-        headers.get(*h).is_some_and(|v| {
-            bool::from(digest(v.as_bytes()).ct_eq(&digest(gw.config.secret.as_bytes())))
+    !gw.config.secret.is_empty()
+        && ["authorization", "x-tyk-authorization"].iter().any(|h| {
+            headers
+                .get(*h)
+                .is_some_and(|v| admin::secret_matches(&gw.config, v.as_bytes()))
         })
-    })
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -229,9 +230,7 @@ async fn login(gw: &Gateway, tls: bool, req: http::Request<Body>) -> Response {
             "Expected a JSON body {\"secret\": \"…\"}",
         );
     };
-    let expected = digest(gw.config.secret.as_bytes());
-    if gw.config.secret.is_empty() || !bool::from(digest(login.secret.as_bytes()).ct_eq(&expected))
-    {
+    if gw.config.secret.is_empty() || !admin::secret_matches(&gw.config, login.secret.as_bytes()) {
         tracing::warn!("dashboard sign-in refused: wrong secret");
         return error(StatusCode::UNAUTHORIZED, "Wrong secret");
     }
@@ -245,7 +244,7 @@ async fn login(gw: &Gateway, tls: bool, req: http::Request<Body>) -> Response {
         DashSession {
             expires: Instant::now() + SESSION_TTL,
             csrf: csrf.clone(),
-            secret: expected,
+            secret: digest(gw.config.secret.as_bytes()),
         },
     );
     let mut r = json_response(StatusCode::OK, &json!({ "status": "ok", "csrf": csrf }));
@@ -346,14 +345,14 @@ async fn list_certs(gw: &Gateway) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
+    let raws = match gw.store.get_many(&ids).await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
     let mut certs: Vec<Value> = Vec::with_capacity(ids.len());
-    for key in ids {
+    for (key, raw) in ids.iter().zip(raws) {
         let id = &key["cert-raw-".len()..];
-        let raw = match gw.store.get(&key).await {
-            Ok(Some(raw)) => raw,
-            Ok(None) => continue,
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        };
+        let Some(raw) = raw else { continue };
         // Expired entries are listed too (the store's reads refuse them): they are the
         // ones an operator must see.
         let Some(c) = crate::certs::leaf_summary(&raw) else {

@@ -319,12 +319,13 @@ impl EmbeddedStore {
         .map_err(|e| StoreError::Unavailable(format!("scanning keys: {e}")))??;
         // Held counters are the truth for their keys.
         let (live, gone) = self.counters.lock().scan(prefix, now_ms());
-        let mut keys: Vec<String> = keys.into_iter().filter(|k| !gone.contains(k)).collect();
-        for k in live {
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
+        if live.is_empty() && gone.is_empty() {
+            return Ok(keys);
         }
+        let gone: std::collections::HashSet<String> = gone.into_iter().collect();
+        let mut keys: Vec<String> = keys.into_iter().filter(|k| !gone.contains(k)).collect();
+        let listed: std::collections::HashSet<String> = keys.iter().cloned().collect();
+        keys.extend(live.into_iter().filter(|k| !listed.contains(k)));
         Ok(keys)
     }
 
