@@ -417,6 +417,13 @@ pub struct LeafSummary {
     pub has_private_key: bool,
 }
 
+/// Validates an upload exactly as `POST /tyk/certs` does, without storing anything: the
+/// certificate ID (without the org prefix) on success. `now` is unix seconds. Also the entry
+/// point of the `pem_upload` fuzz target.
+pub fn validate_upload(data: &[u8], secret: &str, now: i64) -> Result<String, CertError> {
+    parse::prepare_upload(data, secret, now).map(|p| p.id_hash)
+}
+
 /// [`LeafSummary`] of a stored value (`cert-raw-<ID>`); `None` when no certificate parses.
 pub fn leaf_summary(raw: &str) -> Option<LeafSummary> {
     let blocks = pem::decode_all(raw.as_bytes()).ok()?;
