@@ -123,16 +123,13 @@ fn added(gw: &Gateway, key: &str) -> Response {
 
 /// Tells every node (this one first) that the session under `store_key` changed.
 async fn announce(gw: &Arc<Gateway>, store_key: &str) {
-    let suffix = store_key.strip_prefix(SESSION_PREFIX).unwrap_or(store_key);
-    gw.announce(crate::cluster::KEY_SPACE_UPDATE, suffix).await;
+    gw.announce(crate::cluster::KEY_SPACE_UPDATE, suffix(store_key))
+        .await;
 }
 
-async fn save(gw: &Gateway, key: &str, s: &SessionState) -> Result<(), ApiError> {
-    let store_key = session_store_key(&gw.config, key);
-    let json = String::from_utf8(s.to_json())
-        .map_err(|_| ApiError::internal("session could not be encoded"))?;
-    gw.store.set(&store_key, &json, lifetime(gw, s)).await?;
-    Ok(())
+/// A store key without `apikey-` (what notifications carry).
+fn suffix(store_key: &str) -> &str {
+    store_key.strip_prefix(SESSION_PREFIX).unwrap_or(store_key)
 }
 
 /// Stores a new session only if no session exists under `key` (atomic). False if
@@ -181,6 +178,41 @@ async fn validate_bindings(
 }
 
 const NO_CERTIFICATE: &str = "Key must be used with an existent certificate";
+const NO_ACCESS_RIGHTS: &str = "Failed to create key, ensure security settings are correct.";
+const CERTIFICATE_NAME: &str = "custom key ID must not be a certificate ID or fingerprint; create a certificate's key with POST /tyk/keys/create and its \"certificate\" field";
+
+/// Whether `name` ends with 64 hex digits: a certificate fingerprint, or a certificate
+/// ID (`org + sha256`).
+fn names_a_certificate(name: &str) -> bool {
+    name.len() >= 64
+        && name.as_bytes()[name.len() - 64..]
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+}
+
+/// A key stored under its certificate's name (`POST /tyk/keys/create`) follows its
+/// certificate: when `new` names another certificate, the key's new name (and store
+/// key). `None` when the certificate is unchanged or the key is not named after it.
+fn follows_certificate(
+    gw: &Gateway,
+    store_key: &str,
+    old: &SessionState,
+    new: &SessionState,
+) -> Option<(String, String)> {
+    let cfg = &gw.config;
+    if new.certificate == old.certificate || old.certificate.is_empty() {
+        return None;
+    }
+    let named_after = auth::derived_candidates(cfg, &old.org_id, &old.certificate)
+        .iter()
+        .any(|t| session_store_key(cfg, t) == store_key);
+    if !named_after {
+        return None;
+    }
+    let key = tokens::generate_token(&new.org_id, &new.certificate, &cfg.hash_key_function);
+    let new_store_key = session_store_key(cfg, &key);
+    (new_store_key != store_key).then_some((key, new_store_key))
+}
 
 /// `POST /tyk/keys/create`.
 async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
@@ -249,18 +281,32 @@ async fn create_named(gw: Arc<Gateway>, name: String, body: Body) -> Result<Resp
         )));
     }
     if effective(&gw, &s)?.access_rights.is_empty() && !cfg.allow_master_keys {
-        return Err(ApiError::bad_request(
-            "Failed to create key, ensure security settings are correct.",
-        ));
+        return Err(ApiError::bad_request(NO_ACCESS_RIGHTS));
     }
     validate_bindings(&gw, &s, &[]).await?;
     let key = tokens::generate_token(&s.org_id, &name, &cfg.hash_key_function);
+    // A name that is a certificate ID or fingerprint is the name the certificate path
+    // reads for that certificate: a key under it would stand in for the certificate's
+    // own session (§1.8). With legacy (unencoded) tokens the org is part of the name.
+    if !name.is_empty()
+        && (names_a_certificate(&name)
+            || (cfg.hash_key_function.is_empty() && names_a_certificate(&key)))
+    {
+        return Err(ApiError::bad_request(CERTIFICATE_NAME));
+    }
     policy_expiry(&gw, &mut s);
     if s.expires > 1 && s.expires < auth::now_unix() {
         s.expires = 0;
     }
     prepare_new(&mut s);
-    save(&gw, &key, &s).await?;
+    // A create never overwrites (Tyk does): another key's rights, quota and binding
+    // are not replaced by a POST.
+    if !save_new(&gw, &key, &s).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Failed to create key - a key with this name already exists:{key}"),
+        ));
+    }
     reset_counters(&gw, &key, &s).await?;
     announce(&gw, &session_store_key(cfg, &key)).await;
     Ok(added(&gw, &key))
@@ -367,6 +413,10 @@ async fn update(
         }
     }
     validate_bindings(&gw, &s, &old.mtls_static_certificate_bindings).await?;
+    // As the create paths: no access rights (after policies) would be a master key.
+    if effective(&gw, &s)?.access_rights.is_empty() && !gw.config.allow_master_keys {
+        return Err(ApiError::bad_request(NO_ACCESS_RIGHTS));
+    }
     s.date_created = old.date_created.clone();
     if q.suppress_reset.as_deref() == Some("1") {
         s.quota_renews = old.quota_renews;
@@ -375,18 +425,61 @@ async fn update(
     s.last_updated = auth::now_unix().to_string();
     let json = String::from_utf8(s.to_json())
         .map_err(|_| ApiError::internal("session could not be encoded"))?;
+    let ttl = lifetime(&gw, &s);
+    if let Some((new_key, new_store_key)) = follows_certificate(&gw, &store_key, &old, &s) {
+        return move_key(
+            &gw,
+            (&key, &store_key, &old),
+            (&new_key, &new_store_key),
+            &json,
+            ttl,
+        )
+        .await;
+    }
     // Only if it still exists: a concurrent delete must not be undone.
-    if !gw
-        .store
-        .set_xx(&store_key, &json, lifetime(&gw, &s))
-        .await?
-    {
+    if !gw.store.set_xx(&store_key, &json, ttl).await? {
         return Err(ApiError::not_found("Key is not found"));
     }
     announce(&gw, &store_key).await;
     Ok(json_response(
         StatusCode::OK,
         &json!({"key": key, "status": "ok", "action": "modified"}),
+    ))
+}
+
+/// Moves a certificate's key to its new certificate's name: the old certificate's
+/// name is gone (and evicted on every node) before the answer, so from then on only
+/// the new certificate finds the session. The new name must be free (one key per
+/// certificate); a key deleted meanwhile is not brought back.
+async fn move_key(
+    gw: &Arc<Gateway>,
+    (key, store_key, old): (&str, &str, &SessionState),
+    (new_key, new_store_key): (&str, &str),
+    json: &str,
+    ttl: Option<Duration>,
+) -> Result<Response, ApiError> {
+    if !gw.store.set_nx(new_store_key, json, ttl).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Failed to update key - Key with given certificate already found:{new_key}"),
+        ));
+    }
+    if !gw.store.delete(store_key).await? {
+        gw.store.delete(new_store_key).await?;
+        announce(gw, new_store_key).await;
+        return Err(ApiError::not_found("Key is not found"));
+    }
+    // The old name's counters would be orphaned.
+    reset_counters(gw, key, old).await?;
+    // One notification for both names.
+    gw.announce(
+        crate::cluster::KEY_SPACE_UPDATE,
+        &format!("{},{}", suffix(store_key), suffix(new_store_key)),
+    )
+    .await;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"key": new_key, "status": "ok", "action": "modified"}),
     ))
 }
 

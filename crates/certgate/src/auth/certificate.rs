@@ -9,8 +9,10 @@
 //! once.
 //!
 //! Deliberate differences from Tyk (docs/compatibility.md): a token alone never
-//! authenticates unless `allow_unsafe_dynamic_mtls_token` is on — on plain HTTP too —
-//! and legacy mode never rewrites another session's `certificate`.
+//! authenticates unless `allow_unsafe_dynamic_mtls_token` is on — on plain HTTP too —,
+//! legacy mode never rewrites another session's `certificate`, and secure mode never
+//! rewrites any: a session found under a certificate's name that names another
+//! certificate is refused (changing a key's certificate is the Gateway API's PUT).
 
 use std::sync::Arc;
 
@@ -204,6 +206,12 @@ pub(super) async fn authenticate(
                     if !found.session.certificate.is_empty() {
                         return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
                     }
+                } else if !unsafe_mode {
+                    // Secure mode: the session stored under this certificate's name
+                    // names another certificate (or none). The binding is the Gateway
+                    // API's to change (a PUT moves it); the request path never rewrites
+                    // it, so the session is not this certificate's.
+                    return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
                 } else {
                     found = rebind(ctx, found, h).await?;
                 }
@@ -264,18 +272,32 @@ async fn rebind(
 }
 
 /// Certificate–token binding for token APIs (§1.11): a session with
-/// `mtls_static_certificate_bindings` on an API with a static allow list only works
-/// together with one of its bound certificates.
+/// `mtls_static_certificate_bindings` only works together with one of its bound
+/// certificates. On an API with a static allow list the answers are Tyk's; elsewhere
+/// (where Tyk would accept the token alone) the binding is enforced too and a token
+/// without a bound certificate gets the answer an unknown key gets.
 pub(super) fn check_binding(
     ctx: &RequestCtx<'_>,
     spec: &ApiSpec,
     s: &SessionState,
     now: i64,
 ) -> Result<(), ProxyError> {
-    if !binding_mode(spec, s) {
+    if s.mtls_static_certificate_bindings.is_empty() {
         return Ok(());
     }
-    let Some(p) = ctx.peer.filter(|_| ctx.tls) else {
+    let peer = ctx.peer.filter(|_| ctx.tls);
+    if !binding_mode(spec, s) {
+        let bound = peer.filter(|p| {
+            let h = cert_hash(&spec.org_id, &p.sha256_hex);
+            s.mtls_static_certificate_bindings.contains(&h)
+        });
+        return match bound {
+            None => Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED)),
+            Some(p) if now > p.not_after => Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED)),
+            Some(_) => Ok(()),
+        };
+    }
+    let Some(p) = peer else {
         return Err(err(StatusCode::FORBIDDEN, msg::CLIENT_TLS_REQUIRED));
     };
     if now > p.not_after {

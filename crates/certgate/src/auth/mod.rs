@@ -152,7 +152,7 @@ pub async fn lookup_session(
 
 /// `generateToken(org, key)`, the key itself, then `generateToken` with each fallback
 /// hash function, without duplicates.
-fn derived_candidates(cfg: &Config, org: &str, key: &str) -> Vec<String> {
+pub(crate) fn derived_candidates(cfg: &Config, org: &str, key: &str) -> Vec<String> {
     let mut c = Vec::with_capacity(2 + cfg.hash_key_function_fallback.len());
     c.push(tokens::generate_token(org, key, &cfg.hash_key_function));
     c.push(key.to_owned());
@@ -319,6 +319,11 @@ pub async fn authenticate(
         else {
             return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
         };
+        // A certificate-bound session is never a bearer token: its name derives from
+        // the (public) certificate. It answers as an unknown key.
+        if !found.session.certificate.is_empty() {
+            return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+        }
         certificate::check_binding(ctx, spec, &found.session, now)?;
         found
     };
@@ -337,6 +342,12 @@ pub async fn authenticate(
         found.session.clone()
     };
     post_auth_checks(spec, &effective, now)?;
+    // Empty access rights grant every API (Tyk's master key): only when the gateway
+    // allows master keys. Otherwise such a session (written by hand, or left empty by
+    // its policies) reaches nothing.
+    if effective.access_rights.is_empty() && !ctx.cfg.allow_master_keys {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+    }
     access::check(
         spec,
         &effective,

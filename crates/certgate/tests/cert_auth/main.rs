@@ -11,6 +11,7 @@ mod combined;
 mod common;
 mod domains;
 mod dynamic;
+mod key_hardening;
 mod keys_api;
 mod matrix;
 mod revocation;

@@ -110,6 +110,66 @@ async fn revocation_reaches_every_node() {
     }
 }
 
+/// Issue 11 (hole 4): `PUT /tyk/keys/{key}` with another certificate moves the binding
+/// on every node: the old certificate is refused (its cached session evicted, never
+/// rebound), the new one works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_change_reaches_every_node() {
+    let redis = RedisServer::start();
+    let up = upstream().await;
+    let a = node(redis_storage(&redis), &up).await;
+    let b = node(redis_storage(&redis), &up).await;
+    let (c1, c2) = (&pki().client, &pki().other_client);
+    let id1 = upload(&a, c1, "default").await;
+    let id2 = upload(&a, c2, "default").await;
+    let (st, v) = create_key_raw(&a, &session("c", Some(&id1))).await;
+    assert_eq!(st, 200, "{v}");
+    let key = v["key"].as_str().unwrap().to_owned();
+    // Both nodes authenticate c1 and cache its session.
+    for n in [&a, &b] {
+        let cl = client(n, Some(c1));
+        for _ in 0..2 {
+            assert_eq!(status(&cl, &n.url("/c/x")).await, 200);
+        }
+    }
+    let r = admin(&a)
+        .put(a.url(&format!("/tyk/keys/{key}")))
+        .header("x-tyk-authorization", SECRET)
+        .json(&session("c", Some(&id2)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let moved = json_of(r).await["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        moved,
+        certgate::tokens::generate_token("default", &id2, "murmur64")
+    );
+    // On the node that answered: at once.
+    assert_eq!(status(&client(&a, Some(c1)), &a.url("/c/x")).await, 401);
+    assert_eq!(status(&client(&a, Some(c2)), &a.url("/c/x")).await, 200);
+    // On the other node: as soon as the notification arrives.
+    let (b1, b2) = (client(&b, Some(c1)), client(&b, Some(c2)));
+    let url = b.url("/c/x");
+    let moved_on_b = eventually(Duration::from_secs(5), || {
+        let (b1, b2, url) = (b1.clone(), b2.clone(), url.clone());
+        async move { status(&b1, &url).await == 401 && status(&b2, &url).await == 200 }
+    })
+    .await;
+    assert!(
+        moved_on_b,
+        "the certificate change did not reach the other node"
+    );
+    // And it stays so: no request rebinds the key to c1.
+    for n in [&a, &b] {
+        assert_eq!(status(&client(n, Some(c1)), &n.url("/c/x")).await, 401);
+        assert_eq!(status(&client(n, Some(c2)), &n.url("/c/x")).await, 200);
+    }
+    for n in [a, b] {
+        n.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_client_costs_no_redis_command() {
     let redis = RedisServer::start();
