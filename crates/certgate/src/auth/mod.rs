@@ -337,13 +337,11 @@ pub async fn authenticate(
         found.session.clone()
     };
     post_auth_checks(spec, &effective, now)?;
-    access::check(
-        spec,
-        &effective,
-        version.as_deref(),
-        &parts.method,
-        parts.uri.path(),
-    )?;
+    // Tyk matches `allowed_urls` against Go's `r.URL.Path`, the decoded path. The path
+    // is canonical (`crate::path`): no escaped `/`, `\` or NUL, escapes are UTF-8, so
+    // decoding cannot move a segment boundary. Borrowed when nothing is escaped.
+    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    access::check(spec, &effective, version.as_deref(), &parts.method, &path)?;
     let headers = rate_and_quota(ctx, spec, &found.key, &effective).await?;
     Ok(Authorized {
         session: Some(Authenticated {

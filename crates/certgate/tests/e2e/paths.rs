@@ -107,6 +107,11 @@ async fn lenient_upstream() -> Lenient {
 /// Writes `GET <target> HTTP/1.1` over a new TLS connection (no client certificate);
 /// (status, whole response as text).
 async fn raw_get(gw: &Gw, target: &str) -> (u16, String) {
+    raw_request(gw, target, "").await
+}
+
+/// [`raw_get`] with extra header lines (each ending in CRLF).
+async fn raw_request(gw: &Gw, target: &str, headers: &str) -> (u16, String) {
     let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let cfg = tls_client_config(None, &[b"http/1.1"]);
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
@@ -114,7 +119,7 @@ async fn raw_get(gw: &Gw, target: &str) -> (u16, String) {
         .await
         .unwrap();
     let req = format!(
-        "GET {target} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        "GET {target} HTTP/1.1\r\nHost: localhost:{}\r\n{headers}Connection: close\r\n\r\n",
         gw.addr.port()
     );
     tls.write_all(req.as_bytes()).await.unwrap();
@@ -374,5 +379,50 @@ async fn h2_paths_are_normalised_too() {
         seen,
         vec![("/public/x/y".to_owned(), "/public/x/y".to_owned())]
     );
+    gw.stop().await;
+}
+
+/// `allowed_urls` are matched against the canonical path, decoded as Tyk matches
+/// Go's `r.URL.Path`: a dot segment cannot carry a request out of an allowed prefix.
+#[tokio::test]
+async fn allowed_urls_see_the_canonical_path() {
+    let up = lenient_upstream().await;
+    let base = format!("http://{}", up.addr);
+    let mut api = token_api("t", "/t/", &base);
+    api["proxy"]["strip_listen_path"] = json!(true);
+    let gw = gateway().api(api).start().await;
+    let (st, v) = create_key_raw(
+        &gw,
+        &json!({"org_id": "default", "access_rights": {"t": {"api_id": "t", "versions": ["Default"],
+        "allowed_urls": [
+            {"url": "^/t/public/", "methods": ["GET"]},
+            {"url": "^/t/files/a b$", "methods": ["GET"]}
+        ]}}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let auth = format!("Authorization: {}\r\n", v["key"].as_str().unwrap());
+    let (st, text) = raw_request(&gw, "/t/public/x", &auth).await;
+    assert_eq!(st, 200, "{text}");
+    for target in [
+        "/t/public/%2e%2e/private/secret",
+        "/t/public/../private/secret",
+        "/t/public/.%2E/.%2e/t/private/secret",
+    ] {
+        let (st, text) = raw_request(&gw, target, &auth).await;
+        assert!(!text.contains(SECRET_BODY), "{target}: {text}");
+        assert_eq!(st, 403, "{target}: {text}");
+        assert!(
+            text.contains("Access to this resource has been disallowed"),
+            "{target}: {text}"
+        );
+    }
+    // Escapes are decoded before matching, as in Tyk.
+    let (st, text) = raw_request(&gw, "/t/files/a%20b", &auth).await;
+    assert_eq!(st, 200, "{text}");
+    assert!(up.protected_hits().is_empty());
+    let seen = up.seen.lock().unwrap().clone();
+    let raw: Vec<&str> = seen.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(raw, ["/public/x", "/files/a%20b"]);
     gw.stop().await;
 }
