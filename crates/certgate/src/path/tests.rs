@@ -292,3 +292,23 @@ fn stripped_rest_must_not_start_with_a_dot_segment() {
         );
     }
 }
+
+/// Every string of up to six characters after the leading slash over an alphabet of the interesting ones.
+#[test]
+fn short_strings_exhaustively() {
+    const ALPHABET: [char; 9] = ['/', '.', '%', '2', 'e', ';', '\\', 'a', 'F'];
+    let mut buf = String::new();
+    fn walk(buf: &mut String, depth: usize) {
+        check_arbitrary(buf.as_bytes());
+        if depth == 0 {
+            return;
+        }
+        for c in ALPHABET {
+            buf.push(c);
+            walk(buf, depth - 1);
+            buf.pop();
+        }
+    }
+    buf.push('/');
+    walk(&mut buf, 6);
+}
