@@ -212,7 +212,8 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Prepares request headers for the upstream: hop-by-hop and method-override headers
-/// removed, `Host` set to the target, `X-Forwarded-For` appended, `X-Forwarded-Proto`/`-Host` set.
+/// removed, `Host` set to the target, `X-Forwarded-For` appended,
+/// `X-Forwarded-Proto`/`-Host` set.
 pub fn forward_headers(
     headers: &mut HeaderMap,
     target: &Target,
