@@ -8,6 +8,7 @@
 //! - [`policy`]: security policies and the effective session (policies applied).
 //! - [`store`]: the storage interface and its embedded (persistent) implementation.
 //! - [`tls`]: server certificates, per-ClientHello client-certificate policy, peer info.
+//! - [`path`]: the request path made canonical once (dot segments, escapes).
 //! - [`router`]: listen paths, `/{api_id}/` mounts and custom domains.
 //! - [`auth`]: token authentication and post-auth checks.
 //! - [`proxy`]: pooled upstream forwarding.
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod errors;
 pub mod gateway;
 pub mod limits;
+pub mod path;
 pub mod pki;
 pub mod policy;
 pub mod proxy;

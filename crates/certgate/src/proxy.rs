@@ -211,8 +211,9 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Prepares request headers for the upstream: hop-by-hop removed, `Host` set to the
-/// target, `X-Forwarded-For` appended, `X-Forwarded-Proto`/`-Host` set.
+/// Prepares request headers for the upstream: hop-by-hop and method-override headers
+/// removed, `Host` set to the target, `X-Forwarded-For` appended,
+/// `X-Forwarded-Proto`/`-Host` set.
 pub fn forward_headers(
     headers: &mut HeaderMap,
     target: &Target,
@@ -221,6 +222,16 @@ pub fn forward_headers(
     original_host: Option<HeaderValue>,
 ) {
     strip_hop_by_hop(headers);
+    // Method overrides are not forwarded: `allowed_urls` were checked for the request's
+    // own method, and an upstream honouring an override would run another one.
+    const METHOD_OVERRIDES: [HeaderName; 3] = [
+        HeaderName::from_static("x-http-method-override"),
+        HeaderName::from_static("x-http-method"),
+        HeaderName::from_static("x-method-override"),
+    ];
+    for n in METHOD_OVERRIDES {
+        headers.remove(n);
+    }
     // Every X-Forwarded-For the client sent, joined, then the client's address (Go).
     use std::fmt::Write as _;
     let mut xff = String::new();

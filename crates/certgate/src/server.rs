@@ -5,9 +5,9 @@
 //! compute the peer certificate facts once → serve HTTP/1.1 or h2 with a watchdog that
 //! drops clients that are slow to send headers and closes idle keep-alive connections.
 //!
-//! Per request ([`handle`]): Gateway API dispatch (when this listener serves it) →
-//! route → authenticate (+ post-auth checks) → forward upstream. See
-//! `docs/architecture.md` for the phase chart.
+//! Per request ([`handle`]): canonical path ([`crate::path`]) → Gateway API dispatch
+//! (when this listener serves it) → route → authenticate (+ post-auth checks) →
+//! forward upstream. See `docs/architecture.md` for the phase chart.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -434,9 +434,13 @@ async fn serve_http<T>(
 pub async fn handle(
     gw: &Arc<Gateway>,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<GwBody> {
     let cfg = &gw.config;
+    if let Err(e) = canonical_path(&mut req) {
+        let ct = req.headers().get(http::header::CONTENT_TYPE);
+        return errors::proxy_error_response(&e, ct, cfg.hide_generator_header);
+    }
     let path = req.uri().path();
     let host = req
         .headers()
@@ -512,6 +516,9 @@ pub async fn handle(
         GwBody::Incoming(body)
     };
     let upstream_path = router::upstream_path(api.spec(), prefix, parts.uri.path());
+    if let Err(e) = crate::path::check_stripped(upstream_path) {
+        return fail(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string()));
+    }
     let ctx = crate::auth::RequestCtx {
         cfg,
         store: &gw.store,
@@ -558,6 +565,30 @@ pub async fn handle(
         }
         Err(e) => fail(e),
     }
+}
+
+/// Replaces the request path with its canonical form ([`crate::path::normalise`]),
+/// keeping the query as sent: every later phase (Gateway API and dashboard dispatch,
+/// routing, versions, access rights, the upstream URI) reads this one path, and the
+/// raw path is never forwarded. Dot segments are served at the canonical path, not
+/// redirected as Tyk does (a POST body survives, nothing to follow). A path the
+/// normaliser refuses is a 400 with its reason.
+fn canonical_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
+    let raw = req.uri().path();
+    let mut pq = match crate::path::normalise(raw) {
+        Ok(p) if p == raw => return Ok(()),
+        Ok(p) => p.into_owned(),
+        Err(e) => return Err(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    if let Some(q) = req.uri().query() {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    let malformed = || ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path");
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(http::uri::PathAndQuery::try_from(pq).map_err(|_| malformed())?);
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| malformed())?;
+    Ok(())
 }
 
 /// Binds a listener (used by `main` and the tests).

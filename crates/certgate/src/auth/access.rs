@@ -1,6 +1,7 @@
 //! VersionCheck, AccessRightsCheck and GranularAccess (§1.9): which APIs, versions and
 //! method+path combinations a session may use.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -12,9 +13,23 @@ use crate::apidef::ApiSpec;
 use crate::errors::{msg, ProxyError};
 use crate::session::SessionState;
 
+/// Refusal of a version that is present but unreadable (not ASCII, bad escapes) or
+/// given more than once with different readings.
+pub const VERSION_AMBIGUOUS: &str = "Version information is duplicated or unreadable";
+
+fn ambiguous() -> ProxyError {
+    ProxyError::new(StatusCode::BAD_REQUEST, VERSION_AMBIGUOUS)
+}
+
 /// Tyk's VersionCheck for a versioned Classic API: the requested version (header,
 /// query parameter or first path segment after the listen path, else the default)
 /// must be one of the API's versions. `None` for APIs that are not versioned.
+///
+/// The version is read as the upstream will read it: a header must be present once
+/// and readable; a query parameter is decoded as Go's `URL.Query().Get` does (first
+/// value), and refused (400) when another reading of the same query (`;` as a
+/// separator, lenient escapes, a later duplicate) would give another version.
+/// `upstream_path` is the canonical path ([`crate::path`]).
 pub fn requested_version(
     spec: &ApiSpec,
     parts: &Parts,
@@ -25,17 +40,8 @@ pub fn requested_version(
         return Ok(None);
     }
     let from_request = match v.location.as_str() {
-        "header" => parts
-            .headers
-            .get(v.key.as_str())
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned),
-        "url-param" => parts.uri.query().and_then(|q| {
-            q.split('&').find_map(|pair| {
-                let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == v.key).then(|| val.to_owned())
-            })
-        }),
+        "header" => header_version(&parts.headers, &v.key)?,
+        "url-param" => query_version(parts.uri.query().unwrap_or(""), &v.key)?,
         "url" => upstream_path
             .trim_start_matches('/')
             .split('/')
@@ -61,7 +67,92 @@ pub fn requested_version(
     Ok(Some(version))
 }
 
-/// AccessRightsCheck and GranularAccess.
+/// The version header: absent, or present exactly once with a visible-ASCII value.
+fn header_version(headers: &http::HeaderMap, key: &str) -> Result<Option<String>, ProxyError> {
+    let mut values = headers.get_all(key).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ambiguous());
+    }
+    first
+        .to_str()
+        .map(|s| Some(s.to_owned()))
+        .map_err(|_| ambiguous())
+}
+
+/// The version query parameter: Go's `r.URL.Query().Get(key)` (pairs split on `&`, a
+/// pair with `;` or a bad escape dropped, `+` is a space, first value), provided
+/// every lenient reading of the query (`&` and `;` separators, bad escapes kept as
+/// sent) finds only that same value.
+fn query_version(query: &str, key: &str) -> Result<Option<String>, ProxyError> {
+    let key = key.as_bytes();
+    let mut go: Option<Cow<'_, [u8]>> = None;
+    for pair in query.split('&') {
+        if pair.is_empty() || pair.contains(';') {
+            continue;
+        }
+        let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(k), Some(val)) = (unescape(k, true), unescape(val, true)) else {
+            continue;
+        };
+        if *k == *key {
+            go = Some(val);
+            break;
+        }
+    }
+    for pair in query.split(['&', ';']) {
+        let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
+        if unescape(k, false).is_some_and(|k| *k == *key) {
+            let lenient = unescape(val, false);
+            if go.as_deref() != lenient.as_deref() {
+                return Err(ambiguous());
+            }
+        }
+    }
+    match go {
+        None => Ok(None),
+        Some(v) => String::from_utf8(v.into_owned())
+            .map(Some)
+            .map_err(|_| ambiguous()),
+    }
+}
+
+/// Query unescaping (`+` is a space). `strict`: `None` on a bad escape, as Go does;
+/// otherwise a bad escape is kept as sent.
+fn unescape(s: &str, strict: bool) -> Option<Cow<'_, [u8]>> {
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| c == b'%' || c == b'+') {
+        return Some(Cow::Borrowed(b));
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let h = b.get(i + 1).and_then(|&c| (c as char).to_digit(16));
+                let l = b.get(i + 2).and_then(|&c| (c as char).to_digit(16));
+                match (h, l) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ if strict => return None,
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Some(Cow::Owned(out))
+}
+
+/// AccessRightsCheck and GranularAccess. `path` is the canonical request path
+/// ([`crate::path`]), listen path included, as Tyk matches `r.URL.Path`.
 pub fn check(
     spec: &ApiSpec,
     s: &SessionState,
@@ -84,10 +175,9 @@ pub fn check(
     if ar.allowed_urls.is_empty() {
         return Ok(());
     }
+    // Methods compare exactly, as Tyk's `method == r.Method`: `get` is not `GET`.
     let allowed = ar.allowed_urls.iter().any(|u| {
-        u.methods
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(method.as_str()))
+        u.methods.iter().any(|m| m == method.as_str())
             && regex_for(&u.url).is_some_and(|re| re.is_match(path))
     });
     if allowed {
@@ -171,6 +261,92 @@ mod tests {
         // An invalid pattern allows nothing.
         let s = session(vec![url("(", &["GET"])], vec![]);
         assert!(check(&spec(), &s, None, &get, "/(").is_err());
+    }
+
+    #[test]
+    fn methods_compare_exactly() {
+        let s = session(vec![url("/users", &["GET"])], vec![]);
+        let lower = http::Method::from_bytes(b"get").unwrap();
+        let e = check(&spec(), &s, None, &lower, "/users").unwrap_err();
+        assert_eq!(e.message, msg::RESOURCE_DISALLOWED);
+        assert!(check(&spec(), &s, None, &http::Method::GET, "/users").is_ok());
+        // A rule listing a lower-case method allows exactly that method.
+        let s = session(vec![url("/users", &["get"])], vec![]);
+        assert!(check(&spec(), &s, None, &lower, "/users").is_ok());
+        assert!(check(&spec(), &s, None, &http::Method::GET, "/users").is_err());
+    }
+
+    fn versioned(location: &str) -> ApiSpec {
+        let mut s = spec();
+        s.versioning = crate::apidef::Versioning {
+            not_versioned: false,
+            default_version: "v1".into(),
+            location: location.into(),
+            key: "version".into(),
+            versions: vec!["v1".into(), "v2".into()],
+        };
+        s
+    }
+
+    fn parts(uri: &str, headers: &[(&str, &[u8])]) -> Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, http::HeaderValue::from_bytes(v).unwrap());
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn version_of(location: &str, uri: &str, headers: &[(&str, &[u8])]) -> Result<String, String> {
+        requested_version(&versioned(location), &parts(uri, headers), "/")
+            .map(|v| v.unwrap_or_default())
+            .map_err(|e| format!("{} {}", e.status.as_u16(), e.message))
+    }
+
+    #[test]
+    fn url_param_version_is_read_as_go_reads_it() {
+        let q = |query: &str| version_of("url-param", &format!("/x?{query}"), &[]);
+        assert_eq!(q("version=v2"), Ok("v2".into()));
+        assert_eq!(q("a=1&version=v2&b"), Ok("v2".into()));
+        // Escaped key or value: decoded before the check.
+        assert_eq!(q("versio%6E=v2"), Ok("v2".into()));
+        assert_eq!(q("version=%76%32"), Ok("v2".into()));
+        assert_eq!(q("other=1"), Ok("v1".into()));
+        assert_eq!(q("version="), Ok("v1".into()));
+        assert_eq!(q("version=v1&version=v1"), Ok("v1".into()));
+        // `+` is a space, as in Go: not a known version.
+        assert_eq!(
+            q("version=v2+"),
+            Err(format!("403 {}", msg::VERSION_UNKNOWN))
+        );
+        // Two readings of the query disagree: refused.
+        let refused = Err(format!("400 {VERSION_AMBIGUOUS}"));
+        for query in [
+            "versio%6E=v2&version=v1",
+            "version=v1&versio%6E=v2",
+            "version=v1&version=v2",
+            "version=&version=v2",
+            "version=v2;",
+            "a=1;version=v2&version=v1",
+            "version=v2%zz",
+            "version=v1&version=v1%",
+            "version=%ff",
+        ] {
+            assert_eq!(q(query), refused, "{query}");
+        }
+    }
+
+    #[test]
+    fn version_header_must_be_single_and_readable() {
+        let h = |values: &[&[u8]]| {
+            let hs: Vec<(&str, &[u8])> = values.iter().map(|v| ("version", *v)).collect();
+            version_of("header", "/x", &hs)
+        };
+        assert_eq!(h(&[b"v2"]), Ok("v2".into()));
+        assert_eq!(h(&[]), Ok("v1".into()));
+        let refused = Err(format!("400 {VERSION_AMBIGUOUS}"));
+        assert_eq!(h(&[b"v2", b"v1"]), refused);
+        assert_eq!(h(&[b"v1", b"v1"]), refused);
+        assert_eq!(h(&[b"v\xc3\xa92"]), refused);
     }
 
     #[test]

@@ -348,13 +348,11 @@ pub async fn authenticate(
     if effective.access_rights.is_empty() && !ctx.cfg.allow_master_keys {
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
     }
-    access::check(
-        spec,
-        &effective,
-        version.as_deref(),
-        &parts.method,
-        parts.uri.path(),
-    )?;
+    // Tyk matches `allowed_urls` against Go's `r.URL.Path`, the decoded path. The path
+    // is canonical (`crate::path`): no escaped `/`, `\` or NUL, escapes are UTF-8, so
+    // decoding cannot move a segment boundary. Borrowed when nothing is escaped.
+    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    access::check(spec, &effective, version.as_deref(), &parts.method, &path)?;
     let headers = rate_and_quota(ctx, spec, &found.key, &effective).await?;
     Ok(Authorized {
         session: Some(Authenticated {
