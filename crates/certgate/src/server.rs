@@ -373,7 +373,8 @@ async fn watchdog(activity: Arc<Activity>, limits: Limits) {
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
         }
         let Some(deadline) = deadline.map(Duration::from_millis) else {
-            tokio::time::sleep(limits.header).await;
+            // Busy: look again in time to catch a write that starts to block.
+            tokio::time::sleep(limits.header.min(limits.write_stall)).await;
             continue;
         };
         let elapsed = activity.epoch.elapsed();

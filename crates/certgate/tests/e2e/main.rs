@@ -5,6 +5,7 @@ mod access;
 mod admin_apis;
 mod admin_keys;
 mod binary;
+mod edge;
 mod proxy;
 mod reload;
 mod robustness;
