@@ -225,3 +225,104 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::BodyExt;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A body fed by the test.
+    struct Chan(mpsc::UnboundedReceiver<Bytes>);
+
+    impl Body for Chan {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn body(limits: BodyLimits) -> (mpsc::UnboundedSender<Bytes>, ReqBody<Chan>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (tx, ReqBody::new(Chan(rx), limits))
+    }
+
+    fn timed_out(r: Option<Result<Frame<Bytes>, BoxError>>) -> bool {
+        matches!(r, Some(Err(e)) if is_body_timeout(e.as_ref()))
+    }
+
+    const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+    #[tokio::test(start_paused = true)]
+    async fn only_waiting_on_the_client_counts_between_reads() {
+        let (tx, mut b) = body(BodyLimits {
+            total: SECS(100),
+            between_reads: SECS(1),
+            min_rate: 0,
+        });
+        tx.send(Bytes::from_static(b"a")).unwrap();
+        assert!(b.frame().await.unwrap().is_ok());
+        // The gateway does not ask for 10 s (the upstream is slow to take the body).
+        tokio::time::advance(SECS(10)).await;
+        tx.send(Bytes::from_static(b"b")).unwrap();
+        assert!(b.frame().await.unwrap().is_ok());
+        // Now it asks, and the client sends nothing.
+        let start = Instant::now();
+        assert!(timed_out(b.frame().await));
+        assert_eq!(start.elapsed(), SECS(1));
+        // It stays failed.
+        tx.send(Bytes::from_static(b"c")).unwrap();
+        assert!(timed_out(b.frame().await));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_total_and_the_rate_bound_a_trickle() {
+        for (limits, cut_after) in [
+            // 1 byte/s never waits 10 s between reads, but the body is due in 5 s.
+            (
+                BodyLimits {
+                    total: SECS(5),
+                    between_reads: SECS(10),
+                    min_rate: 0,
+                },
+                5,
+            ),
+            // 1 byte/s is below 100 bytes/s: cut once 2 s of waiting are used up.
+            (
+                BodyLimits {
+                    total: SECS(100),
+                    between_reads: SECS(2),
+                    min_rate: 100,
+                },
+                2,
+            ),
+        ] {
+            let (tx, mut b) = body(limits);
+            let feeder = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(900)).await;
+                    if tx.send(Bytes::from_static(b"x")).is_err() {
+                        return;
+                    }
+                }
+            });
+            let start = Instant::now();
+            loop {
+                let f = b.frame().await;
+                if timed_out(f) {
+                    break;
+                }
+            }
+            assert_eq!(start.elapsed(), SECS(cut_after));
+            feeder.abort();
+        }
+    }
+}

@@ -330,7 +330,7 @@ impl Config {
         let min_version = r.u16("http_server_options.min_version", 0);
         let max_version = r.u16("http_server_options.max_version", 0);
         let (min_version, max_version) = tls_versions(&mut r, min_version, max_version);
-        let read_timeout = r.u64("http_server_options.read_timeout", 120);
+        let body_limits = edge::body_limits(&mut r);
         let http_server_options = HttpServerOptions {
             use_ssl: r.bool("http_server_options.use_ssl", false),
             certificates,
@@ -345,9 +345,10 @@ impl Config {
             read_header_timeout: Duration::from_secs(
                 r.u64("http_server_options.read_header_timeout", 30).max(1),
             ),
-            idle_timeout: Duration::from_secs(if read_timeout == 0 { 120 } else { read_timeout }),
+            // Go's http.Server: no IdleTimeout means ReadTimeout.
+            idle_timeout: body_limits.total,
             session_resumption: r.bool("http_server_options.enable_session_resumption", true),
-            body_limits: edge::body_limits(&mut r),
+            body_limits,
             write_timeout: edge::write_timeout(&mut r),
         };
 

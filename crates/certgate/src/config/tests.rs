@@ -234,7 +234,12 @@ fn edge_settings_defaults_overrides_and_refusals() {
         .iter()
         .map(|h| h.as_str())
         .collect();
-    for h in ["x-ssl-client-cert", "x-forwarded-client-cert", "client-cert", "client-cert-chain"] {
+    for h in [
+        "x-ssl-client-cert",
+        "x-forwarded-client-cert",
+        "client-cert",
+        "client-cert-chain",
+    ] {
         assert!(names.contains(&h), "{h} not stripped by default: {names:?}");
     }
 

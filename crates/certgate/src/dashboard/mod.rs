@@ -468,3 +468,27 @@ async fn list_keys(gw: &Gateway) -> Response {
         .collect();
     json_response(StatusCode::OK, &json!({ "keys": keys }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_ins_are_counted_per_address_and_ipv6_prefix() {
+        let l = SignInLimiter::default();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for i in 0..SIGN_IN_ATTEMPTS {
+            // Addresses of one /64 share a budget.
+            assert!(l.attempt(ip(&format!("2001:db8::{i:x}"))).is_ok());
+        }
+        let wait = l.attempt(ip("2001:db8::ffff")).unwrap_err();
+        assert!((1..=SIGN_IN_WINDOW.as_secs()).contains(&wait));
+        assert!(l.attempt(ip("2001:db8:0:1::1")).is_ok());
+        // An IPv4 client counts the same however the socket reports it.
+        for _ in 0..SIGN_IN_ATTEMPTS {
+            assert!(l.attempt(ip("192.0.2.7")).is_ok());
+        }
+        assert!(l.attempt(ip("::ffff:192.0.2.7")).is_err());
+        assert!(l.attempt(ip("192.0.2.8")).is_ok());
+    }
+}
