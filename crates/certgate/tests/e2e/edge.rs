@@ -234,7 +234,12 @@ async fn a_body_trickled_below_the_minimum_rate_is_cut_off() {
 #[tokio::test]
 async fn stalled_clients_do_not_hold_graceful_shutdown() {
     let up = upstream().await;
-    let gw = stall_gateway(&up).plain_http().start().await;
+    // 5 s between reads: time to see all five open before their deadline passes.
+    let gw = stall_gateway(&up)
+        .plain_http()
+        .set("http_server_options.certgate_body_read_timeout", json!(5))
+        .start()
+        .await;
     let mut conns = Vec::new();
     for _ in 0..5 {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
