@@ -133,6 +133,11 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
 }
 
 impl Running {
+    /// Connections open now (accepted and not yet closed).
+    pub fn open_connections(&self) -> usize {
+        self.drain.live()
+    }
+
     /// Stops accepting, lets in-flight requests finish (bounded by
     /// `graceful_shutdown_timeout_duration`), then returns.
     pub async fn shutdown(self) {

@@ -10,6 +10,7 @@
 //!    problems, each naming its field, before anything listens;
 //! 4. the result is a [`Config`] that is never mutated; reloads build new snapshots.
 
+mod edge;
 mod env;
 
 use std::fmt;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use edge::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_IDENTITY_HEADERS, DEFAULT_MIN_BODY_RATE};
 pub use env::{EnvSource, ProcessEnv};
 
 /// Tyk's default Gateway API secret (`config/config.go`).
@@ -113,6 +115,11 @@ pub struct HttpServerOptions {
     /// Idle keep-alive connections are closed after this long (Tyk `read_timeout`,
     /// default 120 s).
     pub idle_timeout: Duration,
+    /// Request body deadlines (`read_timeout`, `certgate_body_read_timeout`,
+    /// `certgate_min_body_rate`).
+    pub body_limits: crate::body::BodyLimits,
+    /// A response write stalled this long closes the connection (`write_timeout`).
+    pub write_timeout: Duration,
     /// **certgate**: TLS session resumption (tickets and the session cache); default on.
     pub session_resumption: bool,
 }
@@ -232,6 +239,8 @@ pub struct Config {
     pub allow_insecure_configs: bool,
     /// Do not listen to cluster notifications (`suppress_redis_signal_reload`).
     pub suppress_redis_signal_reload: bool,
+    /// **certgate**: client-sent identity headers removed before proxying.
+    pub strip_client_identity_headers: Vec<http::HeaderName>,
 }
 
 /// `local_session_cache`.
@@ -321,7 +330,7 @@ impl Config {
         let min_version = r.u16("http_server_options.min_version", 0);
         let max_version = r.u16("http_server_options.max_version", 0);
         let (min_version, max_version) = tls_versions(&mut r, min_version, max_version);
-        let read_timeout = r.u64("http_server_options.read_timeout", 120);
+        let body_limits = edge::body_limits(&mut r);
         let http_server_options = HttpServerOptions {
             use_ssl: r.bool("http_server_options.use_ssl", false),
             certificates,
@@ -336,8 +345,11 @@ impl Config {
             read_header_timeout: Duration::from_secs(
                 r.u64("http_server_options.read_header_timeout", 30).max(1),
             ),
-            idle_timeout: Duration::from_secs(if read_timeout == 0 { 120 } else { read_timeout }),
+            // Go's http.Server: no IdleTimeout means ReadTimeout.
+            idle_timeout: body_limits.total,
             session_resumption: r.bool("http_server_options.enable_session_resumption", true),
+            body_limits,
+            write_timeout: edge::write_timeout(&mut r),
         };
 
         let security = SecurityConfig {
@@ -422,6 +434,7 @@ impl Config {
             },
             allow_insecure_configs: r.bool("allow_insecure_configs", false),
             suppress_redis_signal_reload: r.bool("suppress_redis_signal_reload", false),
+            strip_client_identity_headers: edge::identity_headers(&mut r),
         };
         cfg.cross_checks(&mut r);
         if issues.is_empty() {

@@ -47,6 +47,8 @@ pub mod msg {
     pub const UPSTREAM_TIMEOUT: &str = "Upstream service reached hard timeout.";
     /// The request body is larger than allowed.
     pub const BODY_TOO_LARGE: &str = "Request is too large";
+    /// **certgate**: the client did not send its request body in time (408).
+    pub const BODY_TIMEOUT: &str = "Request body was not received in time";
     /// The store could not be read (fail closed).
     pub const STORE_UNAVAILABLE: &str = "Service temporarily unavailable";
 }

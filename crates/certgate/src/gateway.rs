@@ -96,6 +96,8 @@ pub struct Gateway {
     session_storage: Arc<dyn rustls::server::StoresServerSessions>,
     reload_lock: tokio::sync::Mutex<()>,
     generation: AtomicU64,
+    /// Dashboard sign-in attempts per client address.
+    pub(crate) sign_ins: crate::dashboard::SignInLimiter,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -146,6 +148,7 @@ impl Gateway {
             session_storage,
             reload_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
+            sign_ins: Default::default(),
         }))
     }
 

@@ -143,6 +143,12 @@ impl Upstream {
                 Ok(Response::from_parts(parts, GwBody::Incoming(body)))
             }
             Ok(Err(e)) => {
+                if crate::body::is_body_timeout(&e) {
+                    return Err(ProxyError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        msg::BODY_TIMEOUT,
+                    ));
+                }
                 if caused_by_body_limit(&e) {
                     return Err(ProxyError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
@@ -212,14 +218,16 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Prepares request headers for the upstream: hop-by-hop and method-override headers
-/// removed, `Host` set to the target, `X-Forwarded-For` appended,
-/// `X-Forwarded-Proto`/`-Host` set.
+/// removed, client identity headers (`identity`), the gateway secret and the dashboard
+/// session removed (see [`strip_gateway_credentials`]), `Host` set to the target,
+/// `X-Forwarded-For` appended, `X-Forwarded-Proto`/`-Host` set.
 pub fn forward_headers(
     headers: &mut HeaderMap,
     target: &Target,
     client_ip: IpAddr,
     tls: bool,
     original_host: Option<HeaderValue>,
+    identity: &[HeaderName],
 ) {
     strip_hop_by_hop(headers);
     // Method overrides are not forwarded: `allowed_urls` were checked for the request's
@@ -232,6 +240,7 @@ pub fn forward_headers(
     for n in METHOD_OVERRIDES {
         headers.remove(n);
     }
+    strip_gateway_credentials(headers, identity);
     // Every X-Forwarded-For the client sent, joined, then the client's address (Go).
     use std::fmt::Write as _;
     let mut xff = String::new();
@@ -257,6 +266,61 @@ pub fn forward_headers(
         headers.insert(X_FORWARDED_HOST, h);
     }
     headers.insert(header::HOST, target.host_header.clone());
+}
+
+const X_TYK_AUTHORIZATION: HeaderName = HeaderName::from_static("x-tyk-authorization");
+
+/// Removes what a client must not hand to an upstream: the headers in `identity` (a
+/// client claiming a certificate a trusted proxy would vouch for), the Gateway API
+/// secret (`X-Tyk-Authorization`), and the dashboard session cookie (other cookies
+/// stay).
+pub fn strip_gateway_credentials(headers: &mut HeaderMap, identity: &[HeaderName]) {
+    // Usually none is present: one pass over the (few) names finds out without hashing.
+    if headers
+        .keys()
+        .any(|n| *n == X_TYK_AUTHORIZATION || identity.contains(n))
+    {
+        headers.remove(X_TYK_AUTHORIZATION);
+        for n in identity {
+            headers.remove(n);
+        }
+    }
+    strip_cookie(headers, crate::dashboard::COOKIE);
+}
+
+/// Removes every `name=…` pair from the `Cookie` headers, keeping the others.
+fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+    let hit = |v: &HeaderValue| {
+        v.as_bytes()
+            .windows(name.len())
+            .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    if !headers.get_all(header::COOKIE).iter().any(hit) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| {
+            if !hit(v) {
+                return Some(v.clone());
+            }
+            // A value that is not text cannot be split safely: drop it whole.
+            let text = v.to_str().ok()?;
+            let rest: Vec<&str> = text
+                .split(';')
+                .map(str::trim)
+                .filter(|kv| !kv.is_empty() && kv.split('=').next().map(str::trim) != Some(name))
+                .collect();
+            (!rest.is_empty())
+                .then(|| HeaderValue::from_str(&rest.join("; ")).ok())
+                .flatten()
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    for v in kept {
+        headers.append(header::COOKIE, v);
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +361,7 @@ mod tests {
             "127.0.0.1".parse().unwrap(),
             true,
             Some(HeaderValue::from_static("gw")),
+            &[],
         );
         assert!(h.get("x-secret").is_none());
         assert!(h.get("keep-alive").is_none());
@@ -306,5 +371,41 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "gw");
         assert_eq!(h[header::HOST], "up:1");
+    }
+
+    #[test]
+    fn gateway_credentials_and_identity_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        for n in ["x-ssl-client-cert", "client-cert", "x-tyk-authorization"] {
+            h.insert(n, HeaderValue::from_static("forged"));
+        }
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; certgate_dashboard=abc ;b=2"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("certgate_dashboard=x"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("certgate_dashboardx=keep"),
+        );
+        h.insert("x-other", HeaderValue::from_static("1"));
+        let identity = [
+            HeaderName::from_static("x-ssl-client-cert"),
+            HeaderName::from_static("client-cert"),
+        ];
+        strip_gateway_credentials(&mut h, &identity);
+        assert!(h.get("x-ssl-client-cert").is_none());
+        assert!(h.get("client-cert").is_none());
+        assert!(h.get("x-tyk-authorization").is_none());
+        let cookies: Vec<&str> = h
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(cookies, ["a=1; b=2", "certgate_dashboardx=keep"]);
+        assert_eq!(h["x-other"], "1");
     }
 }

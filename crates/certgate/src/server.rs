@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
-use crate::body::GwBody;
+use crate::body::{GwBody, ReqBody};
 use crate::errors::{self, msg, ProxyError};
 use crate::gateway::Gateway;
 use crate::proxy;
@@ -221,6 +221,8 @@ const BUSY: u8 = 2;
 struct Activity {
     state: AtomicU64,
     in_flight: AtomicUsize,
+    /// When a write started to block (milliseconds since `epoch` plus one; 0: none).
+    write_blocked: AtomicU64,
     epoch: Instant,
 }
 
@@ -232,6 +234,7 @@ impl Activity {
         Self {
             state: AtomicU64::new(u64::from(HEADERS) << PHASE_SHIFT),
             in_flight: AtomicUsize::new(0),
+            write_blocked: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -299,7 +302,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.blocked(r.is_pending());
+        r
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -327,27 +332,57 @@ impl<T> WatchedIo<T> {
         if matches!(r, Poll::Ready(Ok(n)) if *n > 0) && self.activity.phase() == IDLE {
             self.activity.set(IDLE);
         }
+        self.blocked(r.is_pending());
+    }
+
+    /// Notes when writes start or stop blocking (a client that does not read).
+    fn blocked(&self, pending: bool) {
+        let a = &self.activity;
+        let was = a.write_blocked.load(Ordering::Relaxed);
+        if pending && was == 0 {
+            a.write_blocked.store(a.now_ms() + 1, Ordering::Relaxed);
+        } else if !pending && was != 0 {
+            a.write_blocked.store(0, Ordering::Relaxed);
+        }
     }
 }
 
-/// Resolves when the connection has been slow to send headers, or idle too long.
-async fn watchdog(activity: Arc<Activity>, header_timeout: Duration, idle_timeout: Duration) {
+/// Connection limits the watchdog enforces.
+#[derive(Clone, Copy)]
+struct Limits {
+    header: Duration,
+    idle: Duration,
+    write_stall: Duration,
+}
+
+/// Resolves when the connection has been slow to send headers, idle too long, or has
+/// had a response write blocked (the client not reading) for too long.
+async fn watchdog(activity: Arc<Activity>, limits: Limits) {
     loop {
         let (phase, since_ms) = activity.load();
-        let since = Duration::from_millis(since_ms);
-        let limit = match phase {
-            HEADERS => header_timeout,
-            IDLE if activity.in_flight.load(Ordering::Relaxed) == 0 => idle_timeout,
-            _ => {
-                tokio::time::sleep(header_timeout).await;
-                continue;
+        let blocked = activity.write_blocked.load(Ordering::Relaxed);
+        let mut deadline = match phase {
+            HEADERS => Some(since_ms + limits.header.as_millis() as u64),
+            IDLE if activity.in_flight.load(Ordering::Relaxed) == 0 => {
+                Some(since_ms + limits.idle.as_millis() as u64)
             }
+            _ => None,
+        };
+        if blocked != 0 {
+            let d = blocked - 1 + limits.write_stall.as_millis() as u64;
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        let Some(deadline) = deadline.map(Duration::from_millis) else {
+            // Busy: look again in time to catch a write that starts to block.
+            tokio::time::sleep(limits.header.min(limits.write_stall)).await;
+            continue;
         };
         let elapsed = activity.epoch.elapsed();
-        let deadline = since + limit;
         if elapsed >= deadline {
             // Re-check: the state may have changed since it was read.
-            if activity.load() == (phase, since_ms) {
+            if activity.load() == (phase, since_ms)
+                && activity.write_blocked.load(Ordering::Relaxed) == blocked
+            {
                 return;
             }
             continue;
@@ -366,7 +401,11 @@ async fn serve_http<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let opts = &gw.config.http_server_options;
-    let (header_timeout, idle_timeout) = (opts.read_header_timeout, opts.idle_timeout);
+    let limits = Limits {
+        header: opts.read_header_timeout,
+        idle: opts.idle_timeout,
+        write_stall: opts.write_timeout,
+    };
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(WatchedIo {
         inner: io,
@@ -410,7 +449,7 @@ async fn serve_http<T>(
         .max_concurrent_streams(256);
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
-    let dog = watchdog(activity, header_timeout, idle_timeout);
+    let dog = watchdog(activity, limits);
     tokio::pin!(dog);
     tokio::select! {
         r = conn.as_mut() => {
@@ -427,7 +466,12 @@ async fn serve_http<T>(
             conn.as_mut().graceful_shutdown();
         }
     }
-    let _ = tokio::time::timeout(gw.config.graceful_shutdown_timeout, conn).await;
+    // Draining: in-flight requests finish within the grace period, and the watchdog
+    // still closes a connection that makes no progress.
+    tokio::select! {
+        _ = tokio::time::timeout(gw.config.graceful_shutdown_timeout, conn) => {}
+        _ = dog => tracing::debug!(%remote, "draining connection closed by the watchdog"),
+    }
 }
 
 /// The request pipeline for one request.
@@ -511,9 +555,12 @@ pub async fn handle(
                 msg::BODY_TOO_LARGE,
             ));
         }
-        GwBody::Limited(http_body_util::Limited::new(body, limit as usize))
+        GwBody::Limited(http_body_util::Limited::new(
+            ReqBody::new(body, cfg.http_server_options.body_limits),
+            limit as usize,
+        ))
     } else {
-        GwBody::Incoming(body)
+        GwBody::Request(ReqBody::new(body, cfg.http_server_options.body_limits))
     };
     let upstream_path = router::upstream_path(api.spec(), prefix, parts.uri.path());
     if let Err(e) = crate::path::check_stripped(upstream_path) {
@@ -555,6 +602,7 @@ pub async fn handle(
         conn.remote.ip(),
         conn.tls,
         original_host,
+        &cfg.strip_client_identity_headers,
     );
     match gw.upstream.send(up).await {
         Ok(mut resp) => {

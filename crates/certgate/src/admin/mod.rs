@@ -25,7 +25,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tower::ServiceExt;
 
-use crate::body::GwBody;
+use crate::body::{GwBody, ReqBody};
 use crate::config::Config;
 use crate::errors::go_json;
 use crate::gateway::Gateway;
@@ -111,7 +111,10 @@ pub async fn handle(
             *req.uri_mut() = uri;
         }
     }
-    dispatch(gw, req.map(Body::new)).await.map(GwBody::Axum)
+    let limits = cfg.http_server_options.body_limits;
+    dispatch(gw, req.map(|b| Body::new(ReqBody::new(b, limits))))
+        .await
+        .map(GwBody::Axum)
 }
 
 /// Runs an authorised Gateway API request through its handlers.
@@ -197,9 +200,16 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// Reads a request body up to [`MAX_BODY`]; larger bodies are 413.
+/// Reads a request body up to [`MAX_BODY`]; larger bodies are 413, bodies not sent
+/// in time ([`crate::body::BodyLimits`]) 408.
 pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        if crate::body::is_body_timeout(&e) {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                crate::errors::msg::BODY_TIMEOUT,
+            );
+        }
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Request body is larger than {MAX_BODY} bytes"),

@@ -108,6 +108,26 @@ const TABLE: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     (
+        "http_server_options.write_timeout",
+        "HTTPSERVEROPTIONS_WRITETIMEOUT",
+        Kind::Int,
+    ),
+    (
+        "http_server_options.certgate_body_read_timeout",
+        "HTTPSERVEROPTIONS_CERTGATEBODYREADTIMEOUT",
+        Kind::Int,
+    ),
+    (
+        "http_server_options.certgate_min_body_rate",
+        "HTTPSERVEROPTIONS_CERTGATEMINBODYRATE",
+        Kind::Int,
+    ),
+    (
+        "strip_client_identity_headers",
+        "STRIPCLIENTIDENTITYHEADERS",
+        Kind::List,
+    ),
+    (
         "http_server_options.read_header_timeout",
         "HTTPSERVEROPTIONS_READHEADERTIMEOUT",
         Kind::Int,

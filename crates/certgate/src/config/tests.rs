@@ -220,3 +220,58 @@ fn relative_paths_resolve_against_the_config_file() {
     assert_eq!(c.app_path, dir.path().join("apps"));
     assert_eq!(c.storage.path, dir.path().join("data"));
 }
+
+#[test]
+fn edge_settings_defaults_overrides_and_refusals() {
+    let c = load(json!({}), &[]).unwrap();
+    let o = &c.http_server_options;
+    assert_eq!(o.body_limits.total, Duration::from_secs(120));
+    assert_eq!(o.body_limits.between_reads, Duration::from_secs(60));
+    assert_eq!(o.body_limits.min_rate, 500);
+    assert_eq!(o.write_timeout, Duration::from_secs(120));
+    let names: Vec<&str> = c
+        .strip_client_identity_headers
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    for h in [
+        "x-ssl-client-cert",
+        "x-forwarded-client-cert",
+        "client-cert",
+        "client-cert-chain",
+    ] {
+        assert!(names.contains(&h), "{h} not stripped by default: {names:?}");
+    }
+
+    let c = load(
+        json!({"http_server_options": {"read_timeout": 5, "write_timeout": 7,
+            "certgate_body_read_timeout": 2, "certgate_min_body_rate": 0},
+            "strip_client_identity_headers": ["X-Mine"]}),
+        &[("TYK_GW_HTTPSERVEROPTIONS_CERTGATEBODYREADTIMEOUT", "3")],
+    )
+    .unwrap();
+    let o = &c.http_server_options;
+    assert_eq!(o.body_limits.total, Duration::from_secs(5));
+    assert_eq!(o.body_limits.between_reads, Duration::from_secs(3));
+    assert_eq!(o.body_limits.min_rate, 0);
+    assert_eq!(o.write_timeout, Duration::from_secs(7));
+    assert_eq!(c.strip_client_identity_headers, ["x-mine"]);
+    let c = load(json!({}), &[("TYK_GW_STRIPCLIENTIDENTITYHEADERS", "")]).unwrap();
+    assert!(c.strip_client_identity_headers.is_empty());
+
+    let got = issues(load(
+        json!({"http_server_options": {"certgate_body_read_timeout": -1,
+            "certgate_min_body_rate": "fast", "write_timeout": 100_000},
+            "strip_client_identity_headers": ["ok", "bad header"]}),
+        &[],
+    ));
+    let fields: Vec<&str> = got.iter().map(|i| i.field.as_str()).collect();
+    for f in [
+        "http_server_options.certgate_body_read_timeout",
+        "http_server_options.certgate_min_body_rate",
+        "http_server_options.write_timeout",
+        "strip_client_identity_headers[1]",
+    ] {
+        assert!(fields.contains(&f), "missing {f} in {fields:?}");
+    }
+}

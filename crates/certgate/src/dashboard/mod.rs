@@ -5,18 +5,22 @@
 //! - **Assets** are embedded in the binary (`assets/`): one HTML page, one script, one
 //!   stylesheet; no CDN and no build step.
 //! - **Sign-in** with the gateway `secret` gives an HttpOnly, `SameSite=Strict` session
-//!   cookie that expires after [`SESSION_TTL`] (`Secure` on TLS listeners). Each session has
+//!   cookie scoped to `Path=/dashboard` that expires after [`SESSION_TTL`] (`Secure` on TLS
+//!   listeners); the proxy strips it from every upstream request. Each session has
 //!   a CSRF token, returned by the sign-in and required in `X-CSRF-Token` on every
 //!   state-changing request made with the cookie. Signing out forgets the session.
+//!   Sign-in attempts are limited per client address ([`SignInLimiter`]), checked
+//!   before the body is read.
 //! - **Data** goes through the Gateway API's own handlers: the UI calls
 //!   `/dashboard/gw/<path>`, which is `/tyk/<path>` authorised by the session instead of
 //!   `X-Tyk-Authorization`, so statuses, messages and validation are the Gateway API's.
 //! - **Dashboard API** calls are authorised by the session (and CSRF token) or by the
 //!   secret in `Authorization` or `X-Tyk-Authorization`, and answer as the Gateway API
-//!   does. On a gateway port shared with APIs, an API whose listen path matches `/api/…`
+//!   does. The UI calls them as `/dashboard/api/…` (where its cookie is sent). On a gateway port shared with APIs, an API whose listen path matches `/api/…`
 //!   takes precedence (see `docs/compatibility.md`).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,7 +32,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::admin::{self, error, json_response, read_body};
-use crate::body::GwBody;
+use crate::body::{GwBody, ReqBody};
 use crate::gateway::Gateway;
 use crate::session::SessionState;
 
@@ -53,6 +57,52 @@ pub fn is_api_path(path: &str) -> bool {
         path.trim_end_matches('/'),
         "/api/keys/create" | "/api/certs" | "/api/keys"
     )
+}
+
+/// Sign-in attempts allowed per client address (an IPv6 client: per /64) in
+/// [`SIGN_IN_WINDOW`]; more are answered 429 before their body is read.
+pub const SIGN_IN_ATTEMPTS: u32 = 10;
+/// The window of [`SIGN_IN_ATTEMPTS`].
+pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses tracked at most; past that (and after forgetting finished windows) new
+/// addresses are refused until windows end (fail closed).
+const SIGN_IN_TRACKED: usize = 65_536;
+
+/// Counts dashboard sign-in attempts per client address.
+#[derive(Debug, Default)]
+pub struct SignInLimiter {
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl SignInLimiter {
+    /// Counts an attempt from `ip`; `Err(seconds)` when it is over the limit.
+    fn attempt(&self, ip: IpAddr) -> Result<(), u64> {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
+            },
+            v4 => v4,
+        };
+        let now = Instant::now();
+        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= SIGN_IN_TRACKED && !map.contains_key(&ip) {
+            map.retain(|_, (start, _)| now.duration_since(*start) < SIGN_IN_WINDOW);
+            if map.len() >= SIGN_IN_TRACKED {
+                return Err(SIGN_IN_WINDOW.as_secs());
+            }
+        }
+        let (start, count) = map.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= SIGN_IN_WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= SIGN_IN_ATTEMPTS {
+            let left = SIGN_IN_WINDOW.saturating_sub(now.duration_since(*start));
+            return Err(left.as_secs().max(1));
+        }
+        *count += 1;
+        Ok(())
+    }
 }
 
 struct DashSession {
@@ -157,23 +207,24 @@ pub async fn handle(
     conn: &crate::server::ConnInfo,
     req: http::Request<hyper::body::Incoming>,
 ) -> http::Response<GwBody> {
-    let req = req.map(Body::new);
-    let resp = route(gw, conn.tls, req).await;
+    let limits = gw.config.http_server_options.body_limits;
+    let req = req.map(|b| Body::new(ReqBody::new(b, limits)));
+    let resp = route(gw, conn.tls, conn.remote.ip(), req).await;
     resp.map(GwBody::Axum)
 }
 
-async fn route(gw: Arc<Gateway>, tls: bool, req: http::Request<Body>) -> Response {
+async fn route(gw: Arc<Gateway>, tls: bool, ip: IpAddr, req: http::Request<Body>) -> Response {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    if is_api_path(&path) {
-        return dashboard_api(gw, req, path.trim_end_matches('/')).await;
+    let rest = path.strip_prefix("/dashboard").unwrap_or(&path);
+    if is_api_path(rest) {
+        return dashboard_api(gw, req, rest.trim_end_matches('/')).await;
     }
-    let rest = path.strip_prefix("/dashboard").unwrap_or_default();
     match (&method, rest) {
         (&Method::GET, "" | "/" | "/index.html") => asset(INDEX_HTML, "text/html; charset=utf-8"),
         (&Method::GET, "/app.js") => asset(APP_JS, "text/javascript; charset=utf-8"),
         (&Method::GET, "/app.css") => asset(APP_CSS, "text/css; charset=utf-8"),
-        (&Method::POST, "/login") => login(&gw, tls, req).await,
+        (&Method::POST, "/login") => login(&gw, tls, ip, req).await,
         (&Method::POST, "/logout") => logout(&gw, tls, req),
         (&Method::GET, "/session") => match session_of(&gw, req.headers()) {
             Some(csrf) => json_response(StatusCode::OK, &json!({ "csrf": csrf })),
@@ -219,7 +270,17 @@ struct Login {
     secret: String,
 }
 
-async fn login(gw: &Gateway, tls: bool, req: http::Request<Body>) -> Response {
+async fn login(gw: &Gateway, tls: bool, ip: IpAddr, req: http::Request<Body>) -> Response {
+    if let Err(wait) = gw.sign_ins.attempt(ip) {
+        tracing::warn!(%ip, "dashboard sign-in refused: too many attempts");
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from this address; try again later",
+        );
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
         Err(e) => return axum::response::IntoResponse::into_response(e),
@@ -269,8 +330,9 @@ fn logout(gw: &Gateway, tls: bool, req: http::Request<Body>) -> Response {
 
 fn set_cookie(r: &mut Response, value: &str, max_age: u64, tls: bool) {
     let secure = if tls { "; Secure" } else { "" };
-    let v =
-        format!("{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
+    let v = format!(
+        "{COOKIE}={value}; Path=/dashboard; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    );
     if let Ok(v) = HeaderValue::try_from(v) {
         r.headers_mut().insert(http::header::SET_COOKIE, v);
     }
@@ -405,4 +467,28 @@ async fn list_keys(gw: &Gateway) -> Response {
         })
         .collect();
     json_response(StatusCode::OK, &json!({ "keys": keys }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_ins_are_counted_per_address_and_ipv6_prefix() {
+        let l = SignInLimiter::default();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for i in 0..SIGN_IN_ATTEMPTS {
+            // Addresses of one /64 share a budget.
+            assert!(l.attempt(ip(&format!("2001:db8::{i:x}"))).is_ok());
+        }
+        let wait = l.attempt(ip("2001:db8::ffff")).unwrap_err();
+        assert!((1..=SIGN_IN_WINDOW.as_secs()).contains(&wait));
+        assert!(l.attempt(ip("2001:db8:0:1::1")).is_ok());
+        // An IPv4 client counts the same however the socket reports it.
+        for _ in 0..SIGN_IN_ATTEMPTS {
+            assert!(l.attempt(ip("192.0.2.7")).is_ok());
+        }
+        assert!(l.attempt(ip("::ffff:192.0.2.7")).is_err());
+        assert!(l.attempt(ip("192.0.2.8")).is_ok());
+    }
 }

@@ -6,6 +6,7 @@ mod admin_apis;
 mod admin_keys;
 mod binary;
 mod paths;
+mod edge;
 mod proxy;
 mod reload;
 mod robustness;

@@ -1,5 +1,6 @@
 // certgate Dashboard: a small single-page app over the Gateway API (/dashboard/gw/…, the
-// same handlers as /tyk/…) and the Dashboard API subset (/api/…). No build step, no CDN.
+// same handlers as /tyk/…) and the Dashboard API subset (/dashboard/api/…, where the
+// session cookie, scoped to /dashboard, is sent). No build step, no CDN.
 "use strict";
 
 const state = { csrf: null, certs: [], apis: [] };
@@ -136,7 +137,7 @@ async function signOut() {
 // ---- certificates ---------------------------------------------------------------------
 
 async function loadCerts() {
-  const r = await call("GET", "/api/certs");
+  const r = await call("GET", "/dashboard/api/certs");
   state.certs = r.certs || [];
   return state.certs;
 }
@@ -179,7 +180,7 @@ async function viewCertificates() {
     err.hidden = true;
     if (!pem.value.trim()) return showError(err, "Paste a PEM certificate or pick a file first.");
     try {
-      const r = await call("POST", `/api/certs?org_id=${ORG}`, pem.value, "application/x-pem-file");
+      const r = await call("POST", `/dashboard/api/certs?org_id=${ORG}`, pem.value, "application/x-pem-file");
       ok.textContent = `Certificate uploaded: ${r.id}`;
       ok.hidden = false;
       pem.value = "";
@@ -346,7 +347,7 @@ async function viewDesigner(id) {
 
 async function viewKeys() {
   setView("keys");
-  const [keysResp, apis, certs] = await Promise.all([call("GET", "/api/keys"), gw("GET", "apis"), loadCerts()]);
+  const [keysResp, apis, certs] = await Promise.all([call("GET", "/dashboard/api/keys"), gw("GET", "apis"), loadCerts()]);
   state.apis = apis || [];
   const keys = keysResp.keys || [];
   const list = keys.length === 0
@@ -427,7 +428,7 @@ async function viewKeys() {
       })) };
     if (needCert) body.certificate = certSelect.value;
     try {
-      const r = await call("POST", "/api/keys/create", body);
+      const r = await call("POST", "/dashboard/api/keys/create", body);
       await viewKeys();
       const notice = document.getElementById("key-ok");
       notice.textContent = `Key created: ${r.key_hash || r.key}`;

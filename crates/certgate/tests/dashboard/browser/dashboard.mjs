@@ -68,6 +68,7 @@ try {
   assert.ok(session, "session cookie set");
   assert.equal(session.httpOnly, true);
   assert.equal(session.sameSite, "Strict");
+  assert.equal(session.path, "/dashboard", "the session cookie is scoped to the dashboard");
   assert.ok(session.expires > Date.now() / 1000, "cookie has an expiry");
   // A state-changing call with the cookie but without the CSRF token is refused.
   const forged = await page.request.post(`${GW}/dashboard/gw/reload/group`);
@@ -163,6 +164,30 @@ try {
   await page.locator("#certs-table").waitFor();
   assert.match(await page.locator("#certs-table").textContent(), /none/);
   await shot(page, "certificates-narrow");
+
+  step("an API called from the signed-in browser never sees the session or the secret");
+  const admin = { "x-tyk-authorization": SECRET };
+  const openApi = { api_id: "open", org_id: "default", name: "Open", use_keyless: true,
+    proxy: { listen_path: "/open/", strip_listen_path: true, target_url: UPSTREAM },
+    version_data: { not_versioned: true, versions: { Default: { name: "Default" } } } };
+  assert.equal((await page.request.post(`${GW}/tyk/apis`, { headers: admin, data: openApi })).status(), 200);
+  assert.equal((await page.request.get(`${GW}/tyk/reload?block=true`, { headers: admin })).status(), 200);
+  // The page's own call: the browser decides which cookies go along.
+  const fromPage = await page.evaluate(async (secret) => {
+    const r = await fetch("/open/echo", { credentials: "same-origin",
+      headers: { "X-Tyk-Authorization": secret } });
+    return { status: r.status, body: await r.json() };
+  }, SECRET);
+  assert.equal(fromPage.status, 200);
+  // A replayed cookie and the secret header, sent on purpose, are stripped as well.
+  const replayed = await page.request.get(`${GW}/open/echo`, { headers: { ...admin,
+    cookie: `theme=dark; certgate_dashboard=${session.value}` } });
+  assert.equal(replayed.status(), 200);
+  for (const seen of [fromPage.body.headers, (await replayed.json()).headers]) {
+    assert.equal(seen["x-tyk-authorization"], undefined, `secret reached the upstream: ${JSON.stringify(seen)}`);
+    assert.doesNotMatch(seen.cookie ?? "", /certgate_dashboard/, `session reached the upstream: ${JSON.stringify(seen)}`);
+  }
+  assert.equal((await replayed.json()).headers.cookie, "theme=dark");
 
   step("sign out");
   await page.getByRole("button", { name: "Sign out" }).click();
