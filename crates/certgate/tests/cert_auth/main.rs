@@ -13,4 +13,7 @@ mod domains;
 mod dynamic;
 mod keys_api;
 mod matrix;
+#[path = "../cluster/race_loop.rs"]
+mod race_loop;
+mod races;
 mod revocation;
