@@ -262,8 +262,17 @@ impl Inbox {
     }
 
     fn remember(&self, nonce: [u8; 16], at_ms: i64, own: bool) -> Result<(), Rejection> {
-        let window = REPLAY_WINDOW.as_millis() as i64;
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        Self::remember_in(&mut seen, nonce, at_ms, own)
+    }
+
+    fn remember_in(
+        seen: &mut HashMap<[u8; 16], Seen>,
+        nonce: [u8; 16],
+        at_ms: i64,
+        own: bool,
+    ) -> Result<(), Rejection> {
+        let window = REPLAY_WINDOW.as_millis() as i64;
         if seen.len() >= MAX_NONCES / 2 {
             let now = now_ms();
             seen.retain(|_, s| s.until_ms > now);
@@ -299,6 +308,7 @@ impl Inbox {
             return Err(Rejection::Stale);
         }
         {
+            // Checked and recorded under one lock: two copies cannot both pass.
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = seen.get_mut(&nonce) {
                 if s.own && !s.echoed {
@@ -307,8 +317,8 @@ impl Inbox {
                 }
                 return Err(Rejection::Replayed);
             }
+            Self::remember_in(&mut seen, nonce, at, false)?;
         }
-        self.remember(nonce, at, false)?;
         m.payload = body.to_owned();
         Ok(Received {
             message: m,
