@@ -98,6 +98,12 @@ pub struct Gateway {
     generation: AtomicU64,
     /// Dashboard sign-in attempts per client address.
     pub(crate) sign_ins: crate::dashboard::SignInLimiter,
+    /// Signature, stamp and replay checks of cluster notifications.
+    inbox: cluster::Inbox,
+    /// Reloads asked for by notifications and Gateway API changes, coalesced.
+    reloads: cluster::Coalescer,
+    /// Cluster notifications accepted and applied.
+    applied: AtomicU64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -138,7 +144,7 @@ impl Gateway {
         };
         let snapshot = build_snapshot(&config, &certs, defs, policies, tls, 1).await;
         tracing::info!(apis = snapshot.apis.len(), "API definitions loaded");
-        Ok(Arc::new(Self {
+        let gw = Arc::new(Self {
             upstream: Upstream::new(config.proxy_default_timeout),
             current: ArcSwap::from_pointee(snapshot),
             caches: Caches::new(&config),
@@ -149,7 +155,12 @@ impl Gateway {
             reload_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
             sign_ins: Default::default(),
-        }))
+            inbox: cluster::Inbox::default(),
+            reloads: cluster::Coalescer::default(),
+            applied: AtomicU64::new(0),
+        });
+        tokio::spawn(reconcile(Arc::downgrade(&gw)));
+        Ok(gw)
     }
 
     /// The current snapshot.
@@ -158,9 +169,12 @@ impl Gateway {
     }
 
     /// Announces a change this node made: applies it to the local caches first (so
-    /// the change is effective here before the Gateway API answers), then publishes it
-    /// to every node. A failed publish is logged: the change itself is stored, and
-    /// other nodes' caches expire within `cached_session_timeout`.
+    /// the change is effective here before the Gateway API answers) and schedules the
+    /// reload it needs here, then publishes it to every node (stamped: this node ignores
+    /// its own message when it comes back). A removed certificate also waits for that
+    /// reload, so that static allow lists no longer hold it when the Gateway API
+    /// answers. A failed publish is logged: the change itself is stored, and other
+    /// nodes' caches expire within `cached_session_timeout`.
     pub async fn announce(self: &Arc<Self>, command: &str, payload: &str) {
         let local = cluster::Message {
             command: command.to_owned(),
@@ -168,30 +182,90 @@ impl Gateway {
             signature: String::new(),
             algorithm: 0,
         };
-        let reload = self.caches.apply(&local);
-        if reload && self.config.suppress_redis_signal_reload {
-            // No listener will hear our own message: reload here.
-            let gw = self.clone();
-            tokio::spawn(async move {
-                gw.reload().await;
-            });
-        }
-        let msg = cluster::encode(&self.config, command, payload);
+        let ticket = self
+            .caches
+            .apply(&local)
+            .then(|| self.schedule_reload(true));
+        let msg = self.inbox.outgoing(&self.config, command, payload);
         if let Err(e) = self.store.publish(cluster::CHANNEL, &msg).await {
             tracing::warn!(error = %e, command, "cluster notification not published");
         }
+        if let (cluster::CERTIFICATE_REMOVED, Some(ticket)) = (command, ticket) {
+            self.reloads.wait(ticket).await;
+        }
+    }
+
+    /// Asks for a coalesced reload (see [`cluster::reload`]); `urgent` skips the
+    /// one-second spacing. Returns the ticket to wait for.
+    fn schedule_reload(self: &Arc<Self>, urgent: bool) -> u64 {
+        let (ticket, start) = self.reloads.request(urgent);
+        if start {
+            let gw = self.clone();
+            tokio::spawn(async move {
+                gw.reloads
+                    .run(|| {
+                        let gw = gw.clone();
+                        async move {
+                            gw.reload().await;
+                        }
+                    })
+                    .await;
+            });
+        }
+        ticket
+    }
+
+    /// Reloads asked for so far through notifications, Gateway API changes and
+    /// reconciliation (each may share a reload with others).
+    pub fn reload_requests(&self) -> u64 {
+        self.reloads.requested()
+    }
+
+    /// Cluster notifications received and applied so far (this node's own messages
+    /// coming back excluded).
+    pub fn notifications_applied(&self) -> u64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    /// Cluster notifications refused so far (bad signature, replayed, stale…).
+    pub fn rejected_notifications(&self) -> u64 {
+        self.inbox.rejected()
+    }
+
+    /// Whether every static allow list still holds what the certificate store says
+    /// (`None`: the store cannot answer now).
+    async fn allow_lists_current(&self) -> Option<bool> {
+        let snap = self.snapshot();
+        let mut memo = std::collections::HashMap::new();
+        let lists = snap
+            .apis
+            .iter()
+            .filter_map(|a| a.allow_list.as_ref())
+            .chain(snap.control_allow_list.as_ref());
+        for list in lists {
+            if !list.is_current(&self.certs, &mut memo).await? {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// Listens to cluster notifications until the store's channel closes: evicts cache
-    /// entries, reloads on request, and drops every cache after a reconnect (changes
-    /// may have been missed) or when notifications were lost.
+    /// entries, reloads on request (coalesced), and while the subscription is down —
+    /// notifications may be missed — keeps the caches empty and unfilled; they are
+    /// dropped again when it is back, and when notifications were lost locally.
     pub async fn listen(
         gw: std::sync::Weak<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         use tokio::sync::broadcast::error::RecvError;
         let mut rx = match gw.upgrade() {
-            Some(g) => g.store.subscribe(),
+            Some(g) => {
+                let rx = g.store.subscribe();
+                // After subscribing: a later change of the flag arrives as a notice.
+                g.caches.set_online(g.store.is_subscribed());
+                rx
+            }
             None => return,
         };
         loop {
@@ -203,25 +277,28 @@ impl Gateway {
             let Some(this) = gw.upgrade() else { return };
             match received {
                 Ok(n) if n.channel == cluster::CHANNEL => {
-                    let Some(m) = cluster::decode(&this.config, &n.payload) else {
+                    let Some(r) = this.inbox.accept(&this.config, &n.payload) else {
                         continue;
                     };
-                    if this.caches.apply(&m) {
-                        let gw = this.clone();
-                        tokio::spawn(async move {
-                            gw.reload().await;
-                        });
+                    if this.caches.apply(&r.message) {
+                        this.schedule_reload(false);
                     }
+                    this.applied.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(n) if n.channel == cluster::STORE_SUBSCRIPTION_LOST => {
+                    tracing::warn!(
+                        "cluster notifications interrupted: local caches dropped and off until they resume"
+                    );
+                    this.caches.set_online(false);
                 }
                 Ok(n) if n.channel == cluster::STORE_RECONNECTED => {
-                    tracing::info!("store reconnected: local caches dropped, reloading");
-                    this.caches.clear();
+                    tracing::info!(
+                        "cluster notifications resumed: local caches dropped, reloading"
+                    );
+                    this.caches.set_online(true);
                     // Allow lists and store-held server certificates may have failed
-                    // to load while the store was away.
-                    let gw = this.clone();
-                    tokio::spawn(async move {
-                        gw.reload().await;
-                    });
+                    // to load (or changed) while the store was away.
+                    this.schedule_reload(false);
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
@@ -272,6 +349,37 @@ impl Gateway {
         }
         tracing::info!(apis = loaded, generation, "reloaded");
         ReloadReport { loaded, errors }
+    }
+}
+
+/// How often static allow lists are compared with the certificate store: every
+/// `cached_session_timeout`, at most 10 s (an unannounced removal is honoured within the
+/// same bound as for cached sessions).
+fn reconcile_period(config: &Config) -> std::time::Duration {
+    config.local_cache.timeout.clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(10),
+    )
+}
+
+/// Periodically reloads when an allow-list entry no longer resolves to what the current
+/// snapshot holds (removed or replaced in the store without a notification). Ends with
+/// the gateway.
+async fn reconcile(gw: std::sync::Weak<Gateway>) {
+    let period = match gw.upgrade() {
+        Some(g) => reconcile_period(&g.config),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(g) = gw.upgrade() else { return };
+        if g.allow_lists_current().await == Some(false) {
+            tracing::info!("an allow-list certificate changed in the store unannounced; reloading");
+            g.schedule_reload(true);
+        }
     }
 }
 

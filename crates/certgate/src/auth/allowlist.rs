@@ -2,7 +2,10 @@
 //! `client_certificates`, plus the global `security.certificates.apis`.
 //!
 //! Resolved once per snapshot from the certificate store (or file paths / inline PEM),
-//! so the request path only hashes nothing and looks up a fingerprint.
+//! so the request path only hashes nothing and looks up a fingerprint. Changes are
+//! announced (a reload follows), and every node also re-reads its lists periodically
+//! ([`AllowList::is_current`]), so a certificate removed without an announcement (e.g.
+//! by a Tyk node, which publishes nothing for certificates) stops being allowed too.
 //!
 //! Where Tyk's code contradicts its documented promise we keep the promise
 //! (docs/compatibility.md): only the presented **leaf** is matched — a client cannot
@@ -31,19 +34,41 @@ pub struct AllowList {
     ca_verifier: Option<Arc<dyn ClientCertVerifier>>,
     /// Trust anchors for a handshake-level pool (Tyk's CA pool rule, §3.7).
     pub pool: Vec<CertificateDer<'static>>,
+    /// The entries, as configured.
+    entries: Vec<String>,
+    /// Per entry, a digest of what it resolved to (None: not loaded).
+    resolved: Vec<Option<[u8; 32]>>,
+}
+
+/// SHA-256 over an entry's certificates and NotAfter: equal digests, equal entries.
+fn digest(cert: &StoredCert) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for c in &cert.chain {
+        ctx.update(&(c.len() as u64).to_be_bytes());
+        ctx.update(c);
+    }
+    ctx.update(&cert.not_after.to_be_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 impl AllowList {
     /// Resolves `entries` (store IDs, file paths or inline PEM). Entries that cannot
     /// be loaded are skipped, as Tyk does.
     pub async fn resolve(certs: &CertManager, entries: &[String]) -> Self {
-        let mut list = AllowList::default();
+        let mut list = AllowList {
+            entries: entries.to_vec(),
+            ..AllowList::default()
+        };
         let mut cas: Vec<CertificateDer<'static>> = Vec::new();
         for entry in entries {
             let Some(cert) = load_entry(certs, entry).await else {
                 tracing::warn!(entry = %short(entry), "allow-list entry cannot be loaded; skipped");
+                list.resolved.push(None);
                 continue;
             };
+            list.resolved.push(Some(digest(&cert)));
             if cert.chain.is_empty() {
                 continue; // a public key is not a client certificate
             }
@@ -64,6 +89,35 @@ impl AllowList {
             .ok();
         }
         list
+    }
+
+    /// Whether every entry still resolves to what it did when the list was built:
+    /// `Some(false)` when one changed (a reload is due), `None` when the certificate
+    /// store cannot answer now (nothing is concluded). Logs nothing.
+    /// `memo` holds what entries resolved to in this pass (lists share entries).
+    pub async fn is_current(
+        &self,
+        certs: &CertManager,
+        memo: &mut HashMap<String, Option<[u8; 32]>>,
+    ) -> Option<bool> {
+        for (entry, was) in self.entries.iter().zip(&self.resolved) {
+            let now = match memo.get(entry) {
+                Some(d) => *d,
+                None => {
+                    let d = match certs.resolve(entry).await {
+                        Ok(found) => found.as_ref().map(digest),
+                        Err(e) if e.is_client_error() => None,
+                        Err(_) => return None,
+                    };
+                    memo.insert(entry.clone(), d);
+                    d
+                }
+            };
+            if now != *was {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// True if nothing is allowed.

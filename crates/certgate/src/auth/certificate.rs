@@ -116,12 +116,14 @@ async fn in_store(ctx: &RequestCtx<'_>, id: &str) -> Result<bool, ProxyError> {
     if ctx.caches.certs.get(id).is_some() {
         return Ok(true);
     }
+    // Taken before the read: a fill that raced with a removal is dropped.
+    let ticket = ctx.caches.certs.ticket();
     let present = ctx.certs.exists(id).await.map_err(|e| {
         tracing::error!(error = %e, "certificate store unavailable on the request path");
         ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
     })?;
     if present {
-        ctx.caches.certs.insert(id, ());
+        ctx.caches.certs.insert_if(ticket, id, ());
     }
     Ok(present)
 }

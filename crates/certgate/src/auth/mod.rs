@@ -199,6 +199,8 @@ async fn lookup_prepared(
             }
         }
     }
+    // Taken before the read: a fill that raced with an invalidation is dropped.
+    let ticket = caches.map(|c| c.sessions.ticket());
     let found = store.get_many(store_keys).await.map_err(store_failure)?;
     for ((token, store_key), value) in candidates
         .iter()
@@ -210,15 +212,16 @@ async fn lookup_prepared(
         match SessionState::from_json(json.as_bytes()) {
             Ok(s) => {
                 let session = Arc::new(s);
-                if let Some(c) = caches {
+                if let (Some(c), Some(ticket)) = (caches, ticket) {
                     // A session with a lifetime must not outlive its record in the
                     // cache: one TTL read per cache fill.
                     match store.ttl(&store_key).await.map_err(store_failure)? {
                         crate::store::Ttl::Expires(d) => {
-                            c.sessions.insert_for(&store_key, session.clone(), d)
+                            c.sessions
+                                .insert_for_if(ticket, &store_key, session.clone(), d);
                         }
                         crate::store::Ttl::Persistent => {
-                            c.sessions.insert(&store_key, session.clone())
+                            c.sessions.insert_if(ticket, &store_key, session.clone());
                         }
                         crate::store::Ttl::Missing => {}
                     }

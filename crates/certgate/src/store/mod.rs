@@ -41,8 +41,8 @@
 //!   a subscriber sees messages published after it subscribed, and a slow subscriber may lag
 //!   (the receiver then reports how many it missed). Embedded: in-process. Redis: through
 //!   Redis, so every node subscribed to the channel sees them (this one included); if the
-//!   subscription to Redis was lost, a [`RECONNECTED_CHANNEL`] notification follows its
-//!   re-establishment.
+//!   subscription to Redis was lost, a [`SUBSCRIPTION_LOST_CHANNEL`] notification says so at
+//!   once and a [`RECONNECTED_CHANNEL`] notification follows its re-establishment.
 //!
 //! Every method is `async` even for the embedded backend, so the gateway's code is the same
 //! for both.
@@ -54,7 +54,9 @@ pub mod testredis;
 #[cfg(test)]
 mod tests;
 
-pub use self::redis::{RedisOptions, RECONNECTED_CHANNEL, TYK_CLUSTER_CHANNEL};
+pub use self::redis::{
+    RedisOptions, RECONNECTED_CHANNEL, SUBSCRIPTION_LOST_CHANNEL, TYK_CLUSTER_CHANNEL,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -249,6 +251,18 @@ impl Store {
         match self {
             Store::Embedded(_) => true,
             Store::Redis(s) => s.is_connected(),
+        }
+    }
+
+    /// Whether notifications published now will be received (costs nothing). Embedded:
+    /// always. Redis: while the subscription is established (or when no channel was asked
+    /// for); a change is announced on [`SUBSCRIPTION_LOST_CHANNEL`] / [`RECONNECTED_CHANNEL`]
+    /// after the flag changes, so a subscriber that reads it after [`Store::subscribe`]
+    /// misses no transition.
+    pub fn is_subscribed(&self) -> bool {
+        match self {
+            Store::Embedded(_) => true,
+            Store::Redis(s) => s.is_subscribed(),
         }
     }
 
@@ -454,7 +468,8 @@ impl Store {
     }
 
     /// Subscribes to every channel. Embedded: in-process only, since it is a single node.
-    /// Redis: the channels in [`RedisOptions::channels`], plus [`RECONNECTED_CHANNEL`].
+    /// Redis: the channels in [`RedisOptions::channels`], plus [`SUBSCRIPTION_LOST_CHANNEL`]
+    /// and [`RECONNECTED_CHANNEL`].
     pub fn subscribe(&self) -> broadcast::Receiver<Notification> {
         match self {
             Store::Embedded(s) => s.subscribe(),

@@ -71,6 +71,12 @@ use conn::{corrupt, unexpected, LuaScript, Shared};
 /// Its payload is empty. It is never sent to Redis.
 pub const RECONNECTED_CHANNEL: &str = "certgate.store.reconnected";
 
+/// The channel of the notification the store emits itself as soon as it finds its
+/// subscription to Redis lost (the connection ended, or an idle `PING` went unanswered):
+/// messages published from now on are missed until [`RECONNECTED_CHANNEL`]. Its payload is
+/// empty. It is never sent to Redis.
+pub const SUBSCRIPTION_LOST_CHANNEL: &str = "certgate.store.subscription-lost";
+
 /// The channel Tyk gateways use to tell each other about changes (keys, certificates, APIs).
 pub const TYK_CLUSTER_CHANNEL: &str = "tyk.cluster.notifications";
 
@@ -224,6 +230,11 @@ impl RedisStore {
 
     pub(super) fn subscribe(&self) -> broadcast::Receiver<Notification> {
         self.shared.subscribe()
+    }
+
+    /// Whether the subscriber connection is established (true when none was asked for).
+    pub fn is_subscribed(&self) -> bool {
+        self.shared.is_subscribed()
     }
 
     async fn query(&self, cmd: &Cmd, key: &str) -> StoreResult<Value> {

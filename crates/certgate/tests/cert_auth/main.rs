@@ -14,4 +14,7 @@ mod dynamic;
 mod key_hardening;
 mod keys_api;
 mod matrix;
+#[path = "../cluster/race_loop.rs"]
+mod race_loop;
+mod races;
 mod revocation;

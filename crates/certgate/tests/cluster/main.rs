@@ -8,6 +8,8 @@ mod support;
 
 mod faults;
 mod nodes;
+mod race_loop;
+mod races;
 mod tyk_layout;
 
 use serde_json::{json, Value};

@@ -111,6 +111,8 @@ pub(in crate::store) struct Shared {
     pub(super) sub_check: Notify,
     notify: broadcast::Sender<Notification>,
     call_timeout: Duration,
+    /// The subscriber connection is established (true when there is none to make).
+    subscribed: AtomicBool,
 }
 
 impl Shared {
@@ -174,6 +176,7 @@ impl Shared {
             sub_check: Notify::new(),
             notify,
             call_timeout: opts.connect_timeout + opts.response_timeout,
+            subscribed: AtomicBool::new(opts.channels.is_empty()),
         };
         Ok((shared, plain))
     }
@@ -189,6 +192,15 @@ impl Shared {
 
     pub(super) fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
+    }
+
+    pub(super) fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst)
+    }
+
+    /// Records the subscription state; true if it changed.
+    pub(super) fn set_subscribed(&self, up: bool) -> bool {
+        self.subscribed.swap(up, Ordering::SeqCst) != up
     }
 
     pub(super) fn set_connected(&self, up: bool) {

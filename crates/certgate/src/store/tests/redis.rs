@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 use super::super::testredis::{free_port, RedisCluster, RedisServer};
-use super::super::{Notification, RedisOptions, Store, StoreError, RECONNECTED_CHANNEL};
+use super::super::{
+    Notification, RedisOptions, Store, StoreError, RECONNECTED_CHANNEL, SUBSCRIPTION_LOST_CHANNEL,
+};
 use super::{eventually, eventually_within, open_redis, redis_options};
 
 const TYK: &str = "tyk.cluster.notifications";
@@ -308,12 +310,13 @@ async fn one_command_per_call_and_silence_when_idle() {
     assert!(store.exists("a").await.unwrap());
     let many: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
     assert_eq!(store.get_many(&many).await.unwrap().len(), 20);
-    // Idle: no health checks, no keep-alives.
+    // Idle: no health checks on the data connection; only the subscriber PINGs its
+    // own connection (so that a silently dead subscription is noticed).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stats = server.command_stats();
     let sent: u64 = stats
         .iter()
-        .filter(|(cmd, _)| cmd.as_str() != "info" && cmd.as_str() != "config|resetstat")
+        .filter(|(cmd, _)| !matches!(cmd.as_str(), "info" | "config|resetstat" | "ping"))
         .map(|(_, n)| n)
         .sum();
     assert_eq!(stats.get("get"), Some(&1), "{stats:?}");
@@ -416,4 +419,110 @@ async fn cluster_incr_window_sends_one_script_per_slot() {
     assert_eq!(store.incr_window(&items).await.unwrap(), vec![2, 2, 0]);
     assert_eq!(count("evalsha") - evalsha, 2);
     assert_eq!(count("eval") - eval, 0);
+}
+
+/// A TCP proxy whose established connections can be frozen: bytes stop flowing both
+/// ways and nothing is closed, as when a NAT entry or a firewall state is dropped.
+/// Connections made after a freeze work normally.
+struct FreezingProxy {
+    addr: String,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FreezingProxy {
+    async fn start(target: String) -> Self {
+        use std::sync::atomic::AtomicU64;
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let generation = Arc::new(AtomicU64::new(0));
+        let g = generation.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let mine = g.load(std::sync::atomic::Ordering::SeqCst);
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, g.clone(), mine));
+                tokio::spawn(pump(sr, cw, g.clone(), mine));
+            }
+        });
+        Self {
+            addr,
+            generation,
+            task,
+        }
+    }
+
+    fn freeze(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Forwards bytes until either side closes; once the proxy's generation moved past
+/// `mine`, swallows them instead (the socket stays open).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    mine: u64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let live = generation.load(std::sync::atomic::Ordering::SeqCst) == mine;
+        if live && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A subscription whose connection died silently (no reset ever arrives) is noticed
+/// while idle — the subscriber PINGs it — announced at once on
+/// `SUBSCRIPTION_LOST_CHANNEL`, then re-established and announced as a gap.
+#[tokio::test]
+async fn a_silently_dead_subscription_is_noticed_while_idle() {
+    let server = RedisServer::start();
+    let proxy = FreezingProxy::start(server.addr()).await;
+    let opts = RedisOptions {
+        connect_timeout: Duration::from_millis(300),
+        response_timeout: Duration::from_millis(300),
+        ..redis_options(vec![proxy.addr.clone()], false)
+    };
+    let store = open_redis(opts).await;
+    let mut rx = store.subscribe();
+    round_trip(&store, &mut rx, "before").await;
+    assert!(store.is_subscribed());
+
+    // Nothing is sent by anyone: only an idle check can notice.
+    proxy.freeze();
+    next_on(&mut rx, SUBSCRIPTION_LOST_CHANNEL, Duration::from_secs(10)).await;
+    next_on(&mut rx, RECONNECTED_CHANNEL, Duration::from_secs(10)).await;
+    assert!(store.is_subscribed());
+    // The new subscription works: a message published by another client arrives.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let _ = server.query(redis::cmd("PUBLISH").arg(TYK).arg("after"));
+        match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            Ok(Ok(n)) if n.channel == TYK && n.payload == "after" => break,
+            _ => assert!(
+                Instant::now() < deadline,
+                "the new subscription gets nothing"
+            ),
+        }
+    }
 }
