@@ -149,6 +149,13 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
         &serde_json::to_vec_pretty(&conf).unwrap_or_default(),
     )
     .await?;
+    // It holds the Gateway API secret: readable by its owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&conf_path, std::fs::Permissions::from_mode(0o600))
+            .await
+            .map_err(io_err(&conf_path))?;
+    }
     let config = Config::load(&conf_path, &crate::config::ProcessEnv)?;
     Ok(Demo {
         config,

@@ -550,6 +550,16 @@ async fn demo_secret_is_random_kept_and_printed() {
         serde_json::from_slice(&std::fs::read(demo_dir.join("tyk.conf")).unwrap()).unwrap();
     assert_eq!(conf["secret"], secret.as_str());
     assert_eq!(conf["hash_key_function"], "sha256");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(demo_dir.join("tyk.conf"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "tyk.conf with the secret is readable by others: {mode:o}"
+    );
     // The printed Gateway API command works as printed.
     let cmd = line.trim().trim_start_matches("Gateway API: ").replacen(
         "curl ",
