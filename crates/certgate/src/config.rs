@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 pub use env::{EnvSource, ProcessEnv};
-pub use secrets::{MIN_SECRET_LEN, PUBLISHED_SECRETS, TYK_DEFAULT_SECRET};
+pub use secrets::{secret_weakness, MIN_SECRET_LEN, PUBLISHED_SECRETS, TYK_DEFAULT_SECRET};
 
 /// TLS 1.2 as Tyk numbers it.
 pub const TLS12: u16 = 771;

@@ -165,22 +165,18 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
     })
 }
 
-/// The demo's Gateway API secret: the one an earlier run wrote into `tyk.conf` (so it stays
-/// valid across runs), else 32 random hex characters. Never a fixed value: a published
-/// demo secret would open the Gateway API of every demo left running.
+/// The demo's Gateway API secret: the one in `tyk.conf` from an earlier run (or set there by
+/// the user) when it is acceptable, so it stays valid across runs; else 32 random hex
+/// characters. Never a fixed value: a published demo secret would open the Gateway API of
+/// every demo left running.
 async fn demo_secret(conf_path: &Path) -> String {
     let earlier = tokio::fs::read(conf_path)
         .await
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v.get("secret").and_then(|s| s.as_str()).map(str::to_owned));
-    if let Some(s) = earlier {
-        if s.len() >= 32
-            && s.bytes().all(|b| b.is_ascii_hexdigit())
-            && !crate::config::PUBLISHED_SECRETS.contains(&s.as_str())
-        {
-            return s;
-        }
+    if let Some(s) = earlier.filter(|s| crate::config::secret_weakness(s).is_none()) {
+        return s;
     }
     let mut bytes = [0u8; 16];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {

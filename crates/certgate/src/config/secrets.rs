@@ -48,7 +48,7 @@ impl Config {
     /// with the other problems; [`crate::app::start`] refuses to start on any.
     pub fn secret_issues(&self) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
-        if let Some(why) = weakness(&self.secret) {
+        if let Some(why) = secret_weakness(&self.secret) {
             out.push(issue(
                 "secret",
                 format!(
@@ -57,7 +57,7 @@ impl Config {
             ));
         }
         if self.storage.kind == StorageKind::Redis {
-            if let Some(why) = weakness(&self.node_secret) {
+            if let Some(why) = secret_weakness(&self.node_secret) {
                 out.push(issue(
                     "node_secret",
                     format!("{why}; nodes sharing Redis sign their notifications with it"),
@@ -87,8 +87,8 @@ impl Config {
     }
 }
 
-/// Why `value` cannot guard anything, or `None`.
-fn weakness(value: &str) -> Option<String> {
+/// Why `value` cannot serve as `secret` or `node_secret`, or `None` when it can.
+pub fn secret_weakness(value: &str) -> Option<String> {
     let hint = format!(
         "set at least {MIN_SECRET_LEN} random characters (for example the output of `openssl rand -hex 16`)"
     );
