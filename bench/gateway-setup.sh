@@ -6,7 +6,7 @@
 set -euo pipefail
 [[ "${BENCH_API:-certauth}" == keyless ]] && exit 0
 GW="https://127.0.0.1:$GW_PORT"
-H="X-Tyk-Authorization: bench-secret"
+H="X-Tyk-Authorization: $(cat "${GW_WORKDIR:?GW_WORKDIR is set by the harness}/gateway-secret")"
 tail -n +2 "$GW_CLIENTS_INDEX" | while IFS=$'\t' read -r name cn serial sha cert key; do
   [[ "$cert" == /* ]] || cert="$GW_CLIENTS_DIR/$(basename "$cert")"
   id=$(curl -sS -k -H "$H" --data-binary @"$cert" "$GW/tyk/certs?org_id=default" \

@@ -23,6 +23,12 @@ else
   STORAGE="{\"type\": \"embedded\", \"path\": \"${BENCH_DATA_DIR:-$W/data}\"}"
 fi
 if [[ "${GW_TLS_TICKETS:-on}" == off ]]; then TICKETS=false; else TICKETS=true; fi
+# certgate refuses short or published secrets: a random one per work dir, which
+# gateway-setup.sh and reload.sh read back from $W/gateway-secret.
+if [[ ! -s "$W/gateway-secret" ]]; then
+  (umask 077; od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$W/gateway-secret")
+fi
+SECRET=$(cat "$W/gateway-secret")
 cat >"$W/apps/bench.json" <<JSON
 {
   "api_id": "bench",
@@ -37,7 +43,8 @@ cat >"$W/tyk.conf" <<JSON
 {
   "listen_address": "127.0.0.1",
   "listen_port": $GW_PORT,
-  "secret": "bench-secret",
+  "secret": "$SECRET",
+  "node_secret": "$SECRET",
   "app_path": "$W/apps",
   "storage": $STORAGE,
   "http_server_options": {

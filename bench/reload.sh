@@ -76,7 +76,7 @@ sample baseline
 # One reload a second, for as long as the gateway lives; each answer is logged.
 (
   while :; do
-    code=$(curl -sk -o /dev/null -w '%{http_code}' -H "X-Tyk-Authorization: bench-secret" \
+    code=$(curl -sk -o /dev/null -w '%{http_code}' -H "X-Tyk-Authorization: $(cat "$GW_WORKDIR/gateway-secret")" \
       "https://127.0.0.1:$GW_PORT/tyk/reload?block=true") || break
     echo "$code" >>"$W/reloads.txt"
     sleep 1

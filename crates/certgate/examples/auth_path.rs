@@ -48,7 +48,7 @@ async fn main() {
                   "target_url": "http://127.0.0.1:9"},
         "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}}});
     std::fs::write(d.join("apps/bench.json"), api.to_string()).expect("write API");
-    let conf = json!({"listen_address": "127.0.0.1", "listen_port": 0, "secret": "s",
+    let conf = json!({"listen_address": "127.0.0.1", "listen_port": 0, "secret": uuid::Uuid::new_v4().simple().to_string(),
         "app_path": "apps", "storage": {"type": "embedded", "path": "data"}});
     std::fs::write(d.join("tyk.conf"), conf.to_string()).expect("write conf");
     let cfg = certgate::config::Config::load(

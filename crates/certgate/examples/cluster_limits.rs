@@ -38,8 +38,8 @@ async fn start(redis: &RedisServer, upstream: &str, ca: &Ca) -> Node {
         "proxy": {"listen_path": "/t/", "strip_listen_path": true, "target_url": upstream},
         "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}}});
     std::fs::write(d.join("apps/t.json"), api.to_string()).unwrap();
-    let conf = json!({"listen_address": "127.0.0.1", "listen_port": 0, "secret": "s",
-        "node_secret": "n", "app_path": "apps", "hash_key_function": "murmur64",
+    let conf = json!({"listen_address": "127.0.0.1", "listen_port": 0, "secret": uuid::Uuid::new_v4().simple().to_string(),
+        "node_secret": uuid::Uuid::new_v4().simple().to_string(), "app_path": "apps", "hash_key_function": "sha256",
         "storage": {"type": "redis", "host": "127.0.0.1", "port": redis.port()},
         "http_server_options": {"use_ssl": true, "certificates": [
             {"domain_name": "localhost", "cert_file": "s.pem", "key_file": "s-key.pem"}]}});

@@ -20,7 +20,9 @@ use certgate::pki::{Ca, Issued};
 use certgate::store::testredis::{free_port, RedisServer};
 use serde_json::{json, Value};
 
-const SECRET: &str = "bench-secret";
+/// Random per run: certgate refuses short or published secrets.
+static SECRET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
 
 struct Node {
     port: u16,
@@ -58,9 +60,9 @@ fn start_node(redis: &RedisServer, server: &Issued, upstream: &str) -> Node {
     std::fs::write(d.join("apps/c.json"), api.to_string()).unwrap();
     let port = free_port(false);
     let conf = json!({
-        "listen_address": "127.0.0.1", "listen_port": port, "secret": SECRET,
-        "node_secret": "bench-node-secret", "app_path": "apps",
-        "hash_keys": true, "hash_key_function": "murmur64",
+        "listen_address": "127.0.0.1", "listen_port": port, "secret": SECRET.as_str(),
+        "node_secret": SECRET.as_str(), "app_path": "apps",
+        "hash_keys": true, "hash_key_function": "sha256",
         "local_session_cache": {"cached_session_timeout": 300},
         "storage": {"type": "redis", "host": "127.0.0.1", "port": redis.port()},
         "http_server_options": {"use_ssl": true, "certificates": [
@@ -192,7 +194,7 @@ async fn main() {
     for cert in &clients {
         let up: Value = admin(a)
             .post(format!("https://localhost:{a}/tyk/certs?org_id=default"))
-            .header("x-tyk-authorization", SECRET)
+            .header("x-tyk-authorization", SECRET.as_str())
             .body(cert.cert_pem.clone())
             .send()
             .await
@@ -203,7 +205,7 @@ async fn main() {
         let id = up["id"].as_str().unwrap().to_owned();
         let created: Value = admin(a)
             .post(format!("https://localhost:{a}/tyk/keys/create"))
-            .header("x-tyk-authorization", SECRET)
+            .header("x-tyk-authorization", SECRET.as_str())
             .json(&json!({"org_id": "default", "certificate": id, "access_rights": {"c": {"api_id": "c", "versions": ["Default"]}}}))
             .send()
             .await
@@ -221,7 +223,7 @@ async fn main() {
         }
         let del = admin(a)
             .delete(format!("https://localhost:{a}/tyk/keys/{key}"))
-            .header("x-tyk-authorization", SECRET)
+            .header("x-tyk-authorization", SECRET.as_str())
             .send()
             .await
             .unwrap();
@@ -246,7 +248,7 @@ async fn main() {
     let cert = ca.client("cached").unwrap();
     let up: Value = admin(a)
         .post(format!("https://localhost:{a}/tyk/certs?org_id=default"))
-        .header("x-tyk-authorization", SECRET)
+        .header("x-tyk-authorization", SECRET.as_str())
         .body(cert.cert_pem.clone())
         .send()
         .await
@@ -257,7 +259,7 @@ async fn main() {
     let id = up["id"].as_str().unwrap().to_owned();
     admin(a)
         .post(format!("https://localhost:{a}/tyk/keys/create"))
-        .header("x-tyk-authorization", SECRET)
+        .header("x-tyk-authorization", SECRET.as_str())
         .json(&json!({"org_id": "default", "certificate": id, "access_rights": {"c": {"api_id": "c", "versions": ["Default"]}}}))
         .send()
         .await

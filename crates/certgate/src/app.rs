@@ -7,14 +7,23 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, StorageKind};
+use crate::config::{Config, ConfigError, StorageKind};
 use crate::gateway::{Gateway, StartError};
 use crate::server::{self, Drain, Role};
 use crate::store::{Store, StoreError};
 
+mod keyhash;
+pub use keyhash::{KeyHashingMismatch, KEY_HASHING_RECORD};
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// The configuration cannot be run (a weak `secret` or `node_secret`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store's keys were written with another `hash_keys` setting.
+    #[error(transparent)]
+    KeyHashing(#[from] KeyHashingMismatch),
     /// The store could not be opened.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -29,6 +38,17 @@ pub enum AppError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl AppError {
+    /// The process exit status for this error: 2 for a configuration the operator must
+    /// change (as for a configuration that does not load), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) | AppError::KeyHashing(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// A running gateway.
@@ -83,8 +103,16 @@ pub async fn open_store(cfg: &Config) -> Result<Store, AppError> {
 
 /// Starts a gateway with `config`.
 pub async fn start(config: Config) -> Result<Running, AppError> {
+    let issues = config.secret_issues();
+    if !issues.is_empty() {
+        return Err(ConfigError::Invalid(issues).into());
+    }
+    if let Some(warning) = config.weak_key_hash_warning() {
+        tracing::warn!("{warning}");
+    }
     let config = Arc::new(config);
     let store = open_store(&config).await?;
+    keyhash::check(&store, config.hash_keys).await?;
     let gw = Gateway::new(config.clone(), store).await?;
     let (shutdown, rx) = watch::channel(false);
     if !config.suppress_redis_signal_reload {

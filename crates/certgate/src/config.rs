@@ -12,6 +12,7 @@
 
 mod edge;
 mod env;
+mod secrets;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,9 +22,7 @@ use serde_json::{Map, Value};
 
 pub use edge::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_IDENTITY_HEADERS, DEFAULT_MIN_BODY_RATE};
 pub use env::{EnvSource, ProcessEnv};
-
-/// Tyk's default Gateway API secret (`config/config.go`).
-pub const DEFAULT_SECRET: &str = "352d20ee67be67f6340b4c0605b044b7";
+pub use secrets::{secret_weakness, MIN_SECRET_LEN, PUBLISHED_SECRETS, TYK_DEFAULT_SECRET};
 
 /// TLS 1.2 as Tyk numbers it.
 pub const TLS12: u16 = 771;
@@ -278,7 +277,7 @@ impl Config {
         }
         env::overlay(&mut root, env, &mut issues);
         let base = path.parent().unwrap_or(Path::new("."));
-        match Self::from_value(&root, base, issues) {
+        match Self::from_value(&root, base, issues, true) {
             Ok(c) => Ok(c),
             Err(issues) => Err(ConfigError::Invalid(issues)),
         }
@@ -287,14 +286,19 @@ impl Config {
     /// Builds a configuration from an already parsed JSON value. Relative paths are
     /// resolved against `base` (the config file's directory), as operators expect
     /// when starting the gateway from elsewhere.
+    ///
+    /// Unlike [`Config::load`], this does not check `secret` and `node_secret`
+    /// ([`Config::secret_issues`]), so partial configurations can be built for tests;
+    /// [`crate::app::start`] checks them before anything listens.
     pub fn from_json(root: &Value, base: &Path) -> Result<Self, ConfigError> {
-        Self::from_value(root, base, Vec::new()).map_err(ConfigError::Invalid)
+        Self::from_value(root, base, Vec::new(), false).map_err(ConfigError::Invalid)
     }
 
     fn from_value(
         root: &Value,
         base: &Path,
         mut issues: Vec<ConfigIssue>,
+        check_secrets: bool,
     ) -> Result<Self, Vec<ConfigIssue>> {
         let mut r = Reader {
             root,
@@ -302,7 +306,8 @@ impl Config {
         };
         let listen_address = r.string("listen_address", "");
         let listen_port = r.port("listen_port", 8080);
-        let secret = r.string("secret", DEFAULT_SECRET);
+        // No default: Tyk falls back to its published example secret (issue 11 #5).
+        let secret = r.string("secret", "");
         let node_secret = r.string("node_secret", "");
         let control_api_port = r.port("control_api_port", 0);
         let control_api_hostname = r.string("control_api_hostname", "");
@@ -437,6 +442,9 @@ impl Config {
             strip_client_identity_headers: edge::identity_headers(&mut r),
         };
         cfg.cross_checks(&mut r);
+        if check_secrets {
+            issues.extend(cfg.secret_issues());
+        }
         if issues.is_empty() {
             Ok(cfg)
         } else {
@@ -457,12 +465,6 @@ impl Config {
             r.fail(
                 "health_check_endpoint_name",
                 "must be a single non-empty path segment",
-            );
-        }
-        if self.secret.is_empty() {
-            r.fail(
-                "secret",
-                "must not be empty: an empty secret would open the Gateway API to anyone",
             );
         }
     }

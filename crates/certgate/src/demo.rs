@@ -129,10 +129,12 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
     .await?;
     let _ = tokio::fs::remove_file(dir.join("apps").join(format!("{DEMO_API_ID}.json"))).await;
 
+    let conf_path = dir.join("tyk.conf");
+    let secret = demo_secret(&conf_path).await;
     let conf = json!({
         "listen_address": "127.0.0.1",
         "listen_port": port,
-        "secret": "demo-secret-change-me",
+        "secret": secret,
         "app_path": "apps",
         "http_server_options": {
             "use_ssl": true,
@@ -140,14 +142,20 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
         },
         "storage": {"type": "embedded", "path": "data"},
         "hash_keys": true,
-        "hash_key_function": "murmur64"
+        "hash_key_function": "sha256"
     });
-    let conf_path = dir.join("tyk.conf");
     write(
         &conf_path,
         &serde_json::to_vec_pretty(&conf).unwrap_or_default(),
     )
     .await?;
+    // It holds the Gateway API secret: readable by its owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&conf_path, std::fs::Permissions::from_mode(0o600))
+            .await
+            .map_err(io_err(&conf_path))?;
+    }
     let config = Config::load(&conf_path, &crate::config::ProcessEnv)?;
     Ok(Demo {
         config,
@@ -155,6 +163,27 @@ pub async fn prepare(dir: &Path, port: u16) -> Result<Demo, DemoError> {
         upstream,
         upstream_task,
     })
+}
+
+/// The demo's Gateway API secret: the one in `tyk.conf` from an earlier run (or set there by
+/// the user) when it is acceptable, so it stays valid across runs; else 32 random hex
+/// characters. Never a fixed value: a published demo secret would open the Gateway API of
+/// every demo left running.
+async fn demo_secret(conf_path: &Path) -> String {
+    let earlier = tokio::fs::read(conf_path)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("secret").and_then(|s| s.as_str()).map(str::to_owned));
+    if let Some(s) = earlier.filter(|s| crate::config::secret_weakness(s).is_none()) {
+        return s;
+    }
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // Practically unreachable; UUIDv4 still gives 122 random bits.
+        return uuid::Uuid::new_v4().simple().to_string();
+    }
+    hex::encode(bytes)
 }
 
 impl Demo {

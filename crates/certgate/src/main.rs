@@ -113,7 +113,7 @@ async fn run(cfg: Config, demo: Option<certgate::demo::Demo>) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("certgate: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(e.exit_code());
         }
     };
     let scheme = if running.gw.config.http_server_options.use_ssl {

@@ -36,6 +36,8 @@
 //! - **API ids** must be safe file names ([`validate_api_id`]); ids ending in `-oas` are refused
 //!   because Tyk's file loader skips `*-oas.json` when it looks for Classic files.
 //! - **`use_keyless`**: an OAS API without `server.authentication` is keyless (as in Tyk).
+//!   A keyless API that also asks for certificate authentication is refused
+//!   ([`KEYLESS_CERTIFICATE`]); Tyk serves it open to anyone.
 //! - **OAS token config**: an explicit `certificateAuth` always decides `use_certificate`, even
 //!   when the first security requirement names an `apiKey` scheme without a Tyk token scheme.
 //! - Parsing validates ([`ApiSpec::validate`]); a missing `api_id` is allowed and left empty for
@@ -57,6 +59,12 @@ pub const TYK_EXTENSION: &str = "x-tyk-api-gateway";
 
 /// The header Tyk reads a token from when `auth_header_name` is empty.
 pub const DEFAULT_AUTH_HEADER: &str = "Authorization";
+
+/// Why a keyless API marked for certificate authentication is refused.
+pub const KEYLESS_CERTIFICATE: &str = "an API with certificate authentication \
+     (auth_configs.authToken.use_certificate or auth.use_certificate; OAS: \
+     server.authentication.certificateAuth.enabled) must not be keyless (use_keyless; OAS: \
+     server.authentication.enabled false): it would be open to every client";
 
 /// Longest accepted API id (a common file-name limit).
 const MAX_API_ID_LEN: usize = 255;
@@ -205,6 +213,10 @@ impl ApiSpec {
             ));
         }
         validate_target_url(&self.target_url)?;
+        if self.use_keyless && (self.auth.use_certificate || self.handshake_use_certificate) {
+            // Tyk serves such an API open to anyone (issue 11 #10).
+            return Err(invalid(KEYLESS_CERTIFICATE));
+        }
         if !matches!(
             self.protocol.as_str(),
             "" | "http" | "https" | "h2c" | "tls" | "tcp"

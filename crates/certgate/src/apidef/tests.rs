@@ -10,10 +10,11 @@ use super::*;
 
 mod robustness;
 
-/// Tyk's example definitions, read from `shared/` beside the repository (never copied in).
-fn example(name: &str) -> Vec<u8> {
+/// Definitions written for these tests in `tests/fixtures/apidef/` (Tyk's own examples are
+/// checked by the `conformance` test target).
+fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/tyk/examples")
+        .join("tests/fixtures/apidef")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
@@ -60,45 +61,45 @@ fn minimal_classic() -> Value {
            "proxy": {"listen_path": "/c/", "target_url": "http://up:80"}})
 }
 
-// === shared examples ===
+// === fixtures ===
 
 #[test]
-fn app_sample_is_classic_with_deprecated_auth() {
-    let raw = example("app_sample.json");
+fn classic_with_deprecated_auth_fixture() {
+    let raw = fixture("classic_legacy_auth.json");
     assert!(!is_oas_document(&serde_json::from_slice(&raw).unwrap()));
     let def = parse_classic(&raw).unwrap();
     let s = &def.spec;
-    assert_eq!((s.api_id.as_str(), s.org_id.as_str()), ("1", "default"));
-    assert_eq!(s.listen_path, "/tyk-api-test/");
+    assert_eq!((s.api_id.as_str(), s.org_id.as_str()), ("orders", "acme"));
+    assert_eq!(s.listen_path, "/orders/");
     assert!(s.strip_listen_path);
-    assert_eq!(s.target_url, "http://httpbin.org");
+    assert_eq!(s.target_url, "http://orders.internal:9000");
     assert!(!s.use_keyless && !s.active);
-    assert_eq!(s.auth.auth_header_name, "authorization");
-    assert_eq!(s.auth.param_name, "authorization");
+    assert_eq!(s.auth.auth_header_name, "x-orders-key");
+    assert_eq!(s.auth.param_name, "x-orders-key");
     assert!(!s.uses_certificate_auth() && s.runs_auth_key());
     assert!(s.versioning.not_versioned);
     assert_eq!(s.versioning.versions, ["Default"]);
     assert_eq!(
         (s.versioning.location.as_str(), s.versioning.key.as_str()),
-        ("header", "version")
+        ("header", "x-api-version")
     );
     assert!(!def.is_oas());
-    assert_eq!(def.classic["enable_batch_request_support"], true);
+    assert_eq!(def.classic["enable_context_vars"], true);
 }
 
 #[test]
-fn quickstart_is_keyless_classic() {
-    let def = parse_classic(&example("quickstart.json")).unwrap();
-    assert_eq!(def.spec.api_id, "3");
+fn keyless_classic_fixture() {
+    let def = parse_classic(&fixture("classic_keyless.json")).unwrap();
+    assert_eq!(def.spec.api_id, "status");
     assert!(def.spec.use_keyless && !def.spec.runs_auth_key());
     assert_eq!(def.spec.auth, AuthTokenConfig::default());
-    assert_eq!(def.spec.target_url, "http://httpbin.org/");
+    assert_eq!(def.spec.target_url, "http://status.internal/");
     assert_eq!(def.classic["do_not_track"], true);
 }
 
 #[test]
-fn petstore_without_extension_is_refused() {
-    let raw = example("petstore-no-responses.json");
+fn oas_without_extension_fixture_is_refused() {
+    let raw = fixture("oas_without_extension.json");
     assert!(is_oas_document(&serde_json::from_slice(&raw).unwrap()));
     let err = parse_oas(&raw).unwrap_err();
     assert_eq!(err, ApiDefError::MissingTykExtension);
@@ -109,8 +110,8 @@ fn petstore_without_extension_is_refused() {
 }
 
 #[test]
-fn template_example_lacks_required_fields_until_filled() {
-    let raw = example("non-empty-x-tyk-ext-oas-template.json");
+fn template_fixture_lacks_required_fields_until_filled() {
+    let raw = fixture("oas_template.json");
     let err = parse_oas(&raw).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -125,13 +126,45 @@ fn template_example_lacks_required_fields_until_filled() {
         err.to_string(),
         "x-tyk-api-gateway.upstream: url is required"
     );
-    doc["x-tyk-api-gateway"]["upstream"]["url"] = json!("https://petstore.example");
-    doc["x-tyk-api-gateway"]["server"]["listenPath"]["value"] = json!("pets");
+    doc["x-tyk-api-gateway"]["upstream"]["url"] = json!("https://inventory.example");
+    doc["x-tyk-api-gateway"]["server"]["listenPath"]["value"] = json!("items");
     let def = parse_oas(&bytes(&doc)).unwrap();
     assert!(def.spec.use_keyless);
-    assert_eq!(def.spec.listen_path, "/pets");
-    assert_eq!(def.spec.name, "oas-api");
-    assert!(def.oas.as_ref().unwrap()["paths"]["/pets"].is_object());
+    assert_eq!(def.spec.listen_path, "/items");
+    assert_eq!(def.spec.name, "inventory");
+    assert!(def.oas.as_ref().unwrap()["paths"]["/items"].is_object());
+}
+
+// === keyless + certificate authentication (issue 11 #10) ===
+
+/// Tyk serves a keyless API open even when it is marked for certificate authentication.
+#[test]
+fn keyless_classic_with_certificate_auth_is_refused() {
+    for auth in [
+        json!({"auth_configs": {"authToken": {"use_certificate": true}}}),
+        json!({"auth": {"use_certificate": true}}),
+        json!({"auth": {"use_certificate": true}, "auth_configs": {"authToken": {}}}),
+    ] {
+        let mut v = minimal_classic();
+        v["use_keyless"] = json!(true);
+        for (k, val) in auth.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let err = classic(v).unwrap_err();
+        assert_eq!(
+            err,
+            ApiDefError::Validation(KEYLESS_CERTIFICATE.to_owned()),
+            "{auth}"
+        );
+        assert!(err.to_string().contains("must not be keyless"), "{err}");
+    }
+    // Either half alone is fine.
+    let mut v = minimal_classic();
+    v["use_keyless"] = json!(true);
+    assert!(classic(v).is_ok());
+    let mut v = minimal_classic();
+    v["auth_configs"] = json!({"authToken": {"use_certificate": true}});
+    assert!(classic(v).unwrap().spec.uses_certificate_auth());
 }
 
 // === OAS certificate auth and precedence (§5.2) ===
@@ -248,13 +281,24 @@ fn oas_without_authentication_is_keyless() {
     assert_eq!(def.classic["auth_configs"], json!({}));
 }
 
+/// Issue 11 #10, OAS form: `authentication.enabled: false` makes the API keyless (as in
+/// Tyk), which next to `certificateAuth.enabled: true` would serve it open; refused.
 #[test]
-fn disabled_authentication_with_certificate_auth_is_keyless() {
+fn disabled_authentication_with_certificate_auth_is_refused() {
     let mut doc = cert_oas();
     doc["x-tyk-api-gateway"]["server"]["authentication"]["enabled"] = json!(false);
+    let err = parse_oas(&bytes(&doc)).unwrap_err();
+    assert_eq!(err, ApiDefError::Validation(KEYLESS_CERTIFICATE.to_owned()));
+    assert!(
+        err.to_string().contains("server.authentication.enabled"),
+        "{err}"
+    );
+    // Disabled authentication with certificateAuth disabled is a plain keyless API.
+    doc["x-tyk-api-gateway"]["server"]["authentication"]["certificateAuth"]["enabled"] =
+        json!(false);
     let s = parse_oas(&bytes(&doc)).unwrap().spec;
     assert!(s.use_keyless && !s.uses_certificate_auth() && !s.runs_auth_key());
-    assert!(s.handshake_use_certificate);
+    assert!(!s.handshake_use_certificate);
 }
 
 #[test]

@@ -5,7 +5,20 @@ use serde_json::json;
 
 use super::*;
 
-fn load(v: Value, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// A `secret` and `node_secret` that pass [`Config::secret_issues`].
+const GOOD: &str = "unit-test-secret-3b9d1f";
+
+/// Loads `v` as a file, adding a good `secret` and `node_secret` when it has none (tests
+/// of other fields); [`load_raw`] adds nothing.
+fn load(mut v: Value, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    if let Some(o) = v.as_object_mut() {
+        o.entry("secret").or_insert(json!(GOOD));
+        o.entry("node_secret").or_insert(json!(GOOD));
+    }
+    load_raw(v, env)
+}
+
+fn load_raw(v: Value, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tyk.conf");
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
@@ -28,7 +41,7 @@ fn defaults_are_tyks() {
     let c = load(json!({}), &[]).unwrap();
     assert_eq!(c.listen_port, 8080);
     assert_eq!(c.listen_addr(), "0.0.0.0:8080");
-    assert_eq!(c.secret, DEFAULT_SECRET);
+    assert_eq!(c.secret, GOOD);
     assert_eq!(c.http_server_options.min_version, TLS12);
     assert_eq!(c.http_server_options.max_version, TLS13);
     assert!(!c.http_server_options.use_ssl);
@@ -39,20 +52,136 @@ fn defaults_are_tyks() {
     assert!(c.control_addr().is_none());
 }
 
+/// A Tyk-style `tyk.conf` written for these tests (Tyk's own example is checked by the
+/// `conformance` test target): Redis storage, unknown keys ignored, absolute paths kept.
 #[test]
-fn tyk_example_config_loads() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tyk/examples/tyk.conf.example");
-    let bytes = std::fs::read(&path).expect("shared/tyk example present");
+fn tyk_style_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tyk.conf");
+    let bytes = std::fs::read(&path).unwrap();
     let mut v: Value = serde_json::from_slice(&bytes).unwrap();
     let c = Config::from_json(&v, Path::new("/")).unwrap();
     assert_eq!(c.storage.kind, StorageKind::Redis);
     assert_eq!((c.storage.host.as_str(), c.storage.port), ("redis", 6379));
+    assert!(c.secret_issues().is_empty(), "{:?}", c.secret_issues());
+    assert!(c.weak_key_hash_warning().is_none());
     v["storage"] = json!({"type": "embedded"});
     let c = Config::from_json(&v, Path::new("/")).unwrap();
     assert!(c.hash_keys);
-    assert_eq!(c.hash_key_function, "murmur64");
-    assert_eq!(c.app_path, Path::new("/opt/tyk-gateway/apps"));
+    assert_eq!(c.hash_key_function, "sha256");
+    assert_eq!(c.app_path, Path::new("/opt/certgate/apps"));
+    assert_eq!(c.policies.policy_source, "file");
+}
+
+fn reasons_for(got: &[ConfigIssue], field: &str) -> String {
+    got.iter()
+        .filter(|i| i.field == field)
+        .map(|i| i.reason.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Issue 11 #5: Tyk falls back to its published example secret; certgate refuses to load.
+#[test]
+fn secret_must_be_present_long_and_unpublished() {
+    let cases: [(Value, &str); 7] = [
+        (json!({}), "missing or empty"),
+        (json!({"secret": ""}), "missing or empty"),
+        (
+            json!({"secret": "                    "}),
+            "missing or empty",
+        ),
+        (json!({"secret": "short-secret"}), "only 12 characters"),
+        (json!({"secret": TYK_DEFAULT_SECRET}), "published"),
+        (json!({"secret": "EXAMPLE_GATEWAY_SECRET"}), "published"),
+        (json!({"secret": "demo-secret-change-me"}), "published"),
+    ];
+    for (conf, why) in cases {
+        let got = issues(load_raw(conf.clone(), &[]));
+        let reasons = reasons_for(&got, "secret");
+        assert!(reasons.contains(why), "{conf}: {reasons}");
+        assert!(reasons.contains("at least 16"), "{conf}: {reasons}");
+        // The message never repeats the refused value.
+        if let Some(s) = conf["secret"].as_str().filter(|s| !s.trim().is_empty()) {
+            assert!(!reasons.contains(s), "{reasons}");
+        }
+    }
+    // Reported with the other problems, at once.
+    let got = issues(load_raw(json!({"listen_port": -1}), &[]));
+    let fields: Vec<&str> = got.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(fields, ["listen_port", "secret"]);
+    // The environment can supply it, as in Tyk.
+    let c = load_raw(json!({}), &[("TYK_GW_SECRET", GOOD)]).unwrap();
+    assert_eq!(c.secret, GOOD);
+    assert_eq!(MIN_SECRET_LEN, 16);
+    assert!(PUBLISHED_SECRETS.contains(&TYK_DEFAULT_SECRET));
+}
+
+#[test]
+fn node_secret_is_required_when_nodes_share_redis() {
+    let redis = json!({"type": "redis", "host": "r1"});
+    for (node_secret, why) in [
+        (None, "missing or empty"),
+        (Some("tiny"), "only 4 characters"),
+        (Some(TYK_DEFAULT_SECRET), "published"),
+    ] {
+        let mut conf = json!({"secret": GOOD, "storage": redis});
+        if let Some(n) = node_secret {
+            conf["node_secret"] = json!(n);
+        }
+        let got = issues(load_raw(conf, &[]));
+        let reasons = reasons_for(&got, "node_secret");
+        assert!(reasons.contains(why), "{node_secret:?}: {reasons}");
+        assert!(reasons.contains("Redis"), "{reasons}");
+    }
+    let c = load_raw(
+        json!({"secret": GOOD, "storage": redis}),
+        &[("TYK_GW_NODESECRET", GOOD)],
+    );
+    assert!(c.is_ok(), "{c:?}");
+    // A single node on the embedded store signs nothing: node_secret may be absent.
+    assert!(load_raw(json!({"secret": GOOD}), &[]).is_ok());
+}
+
+/// `from_json` builds partial configurations for tests; `app::start` checks the secrets.
+#[test]
+fn from_json_leaves_the_secret_check_to_start() {
+    let c = Config::from_json(&json!({}), Path::new("/")).unwrap();
+    assert_eq!(c.secret, "");
+    let got = c.secret_issues();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].field, "secret");
+}
+
+/// Issue 11 #7: 32-bit key hashes are allowed (Tyk nodes share those keys) but warned about.
+#[test]
+fn thirty_two_bit_key_hashes_are_warned_about() {
+    for function in ["", "murmur32"] {
+        let c = load(
+            json!({"hash_keys": true, "hash_key_function": function}),
+            &[],
+        )
+        .unwrap();
+        let w = c.weak_key_hash_warning().expect("a warning");
+        for needle in ["32-bit", "hash_key_function", "\"sha256\"", "keep working"] {
+            assert!(w.contains(needle), "{needle} missing from {w}");
+        }
+    }
+    for (hash_keys, function) in [
+        (true, "sha256"),
+        (true, "murmur128"),
+        (true, "murmur64"),
+        (false, ""),
+    ] {
+        let c = load(
+            json!({"hash_keys": hash_keys, "hash_key_function": function}),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            c.weak_key_hash_warning().is_none(),
+            "{hash_keys} {function}"
+        );
+    }
 }
 
 #[test]
@@ -133,7 +262,7 @@ fn env_overrides_use_tyk_names() {
         json!({"listen_port": 8080, "security": {}}),
         &[
             ("TYK_GW_LISTENPORT", "9191"),
-            ("TYK_GW_SECRET", "s3cret"),
+            ("TYK_GW_SECRET", "env-secret-0123456789"),
             ("TYK_GW_HASHKEYS", "true"),
             (
                 "TYK_GW_HTTPSERVEROPTIONS_CIPHERS",
@@ -150,7 +279,7 @@ fn env_overrides_use_tyk_names() {
     )
     .unwrap();
     assert_eq!(c.listen_port, 9191);
-    assert_eq!(c.secret, "s3cret");
+    assert_eq!(c.secret, "env-secret-0123456789");
     assert!(c.hash_keys);
     assert_eq!(c.http_server_options.ssl_ciphers.len(), 2);
     assert_eq!(c.security.certificates_apis, vec!["a", "b"]);
@@ -180,6 +309,7 @@ fn omit_config_file_needs_no_file() {
     let env: HashMap<String, String> = [
         ("TYK_GW_OMITCONFIGFILE", "true"),
         ("TYK_GW_LISTENPORT", "1234"),
+        ("TYK_GW_SECRET", GOOD),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -213,7 +343,7 @@ fn relative_paths_resolve_against_the_config_file() {
     let path = dir.path().join("tyk.conf");
     std::fs::write(
         &path,
-        br#"{"app_path": "apps", "storage": {"path": "data"}}"#,
+        br#"{"secret": "unit-test-secret-3b9d1f", "app_path": "apps", "storage": {"path": "data"}}"#,
     )
     .unwrap();
     let c = Config::load(&path, &HashMap::<String, String>::new()).unwrap();

@@ -7,6 +7,7 @@
 mod support;
 
 mod faults;
+mod keyhash;
 mod nodes;
 mod race_loop;
 mod races;

@@ -12,7 +12,6 @@ use crate::support::*;
 async fn node(storage: serde_json::Value, up: &Upstream) -> Gw {
     gateway()
         .set("storage", storage)
-        .set("node_secret", json!("cluster-secret"))
         .set(
             "local_session_cache",
             json!({"cached_session_timeout": 300}),

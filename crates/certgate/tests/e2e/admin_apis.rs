@@ -458,3 +458,83 @@ async fn policies_are_files_live_after_reload() {
     assert_eq!(r.status(), 404);
     gw.stop().await;
 }
+
+/// Issue 11 #10: `use_keyless` next to certificate authentication would serve the API open
+/// (as Tyk does); the Gateway API refuses it, Classic and OAS, on create and update.
+#[tokio::test]
+async fn keyless_api_marked_for_certificate_auth_is_refused() {
+    let up = upstream().await;
+    let gw = gateway().start().await;
+    let c = admin(&gw);
+    let auth = |r: reqwest::RequestBuilder| r.header("x-tyk-authorization", SECRET);
+    let refused = |status: u16, body: &serde_json::Value| {
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["status"], "error");
+        let msg = body["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("must not be keyless"), "{msg}");
+    };
+
+    let mut open_cert = cert_api("kc", "/kc/", &up.url());
+    open_cert["use_keyless"] = json!(true);
+    let r = auth(c.post(gw.url("/tyk/apis")))
+        .json(&open_cert)
+        .send()
+        .await
+        .unwrap();
+    refused(r.status().as_u16(), &json_of(r).await);
+
+    let oas = json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": "kcoas", "orgId": "default", "name": "kcoas", "state": {"active": true}},
+            "upstream": {"url": up.url()},
+            "server": {"listenPath": {"value": "/kcoas/", "strip": true},
+                       "authentication": {"enabled": false, "certificateAuth": {"enabled": true}}}}});
+    let r = auth(c.post(gw.url("/tyk/apis/oas")))
+        .json(&oas)
+        .send()
+        .await
+        .unwrap();
+    refused(r.status().as_u16(), &json_of(r).await);
+
+    // Updating a certificate-auth API into a keyless one is refused the same way.
+    let good = cert_api("kc2", "/kc2/", &up.url());
+    let r = auth(c.post(gw.url("/tyk/apis")))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut open = good.clone();
+    open["use_keyless"] = json!(true);
+    let r = auth(c.put(gw.url("/tyk/apis/kc2")))
+        .json(&open)
+        .send()
+        .await
+        .unwrap();
+    refused(r.status().as_u16(), &json_of(r).await);
+
+    // Nothing of the refused definitions was stored or served.
+    for name in ["kc.json", "kcoas.json", "kcoas-oas.json"] {
+        assert!(!gw.app_path().join(name).exists(), "{name} written");
+    }
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(gw.app_path().join("kc2.json")).unwrap()).unwrap();
+    assert_eq!(stored["use_keyless"], false);
+    let r = auth(c.get(gw.url("/tyk/reload?block=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let anon = client(&gw, None);
+    for path in ["/kc/x", "/kcoas/x"] {
+        let r = anon.get(gw.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = anon.get(gw.url("/kc2/x")).send().await.unwrap();
+    assert_ne!(
+        r.status(),
+        200,
+        "the certificate-auth API let an anonymous client in"
+    );
+    gw.stop().await;
+}

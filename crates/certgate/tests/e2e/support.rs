@@ -17,7 +17,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
-pub const SECRET: &str = "test-secret";
+/// At least 16 characters and not a published value: certgate refuses weaker secrets.
+pub const SECRET: &str = "certgate-test-secret-5f1c";
+/// Signs cluster notifications; required (and as strong as `SECRET`) with Redis storage.
+pub const NODE_SECRET: &str = "certgate-test-node-secret-8e2a";
 
 /// One PKI for the whole test binary.
 #[allow(dead_code)] // client certificates are used by the certificate-auth suites
@@ -180,6 +183,7 @@ pub fn gateway() -> GwBuilder {
             "listen_address": "127.0.0.1",
             "listen_port": 0,
             "secret": SECRET,
+            "node_secret": NODE_SECRET,
             "app_path": "apps",
             "storage": {"type": "embedded", "path": "data"},
             "hash_key_function": "murmur64",

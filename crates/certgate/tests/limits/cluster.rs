@@ -18,7 +18,6 @@ async fn nodes(redis: &RedisServer, up: &Upstream, n: usize) -> Vec<Gw> {
                     "storage",
                     json!({"type": "redis", "host": "127.0.0.1", "port": redis.port()}),
                 )
-                .set("node_secret", json!("s"))
                 .api(token_api("t", "/t/", &up.url()))
                 .start()
                 .await,

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{bytes, cert_oas, example, header_key, minimal_classic, token_oas};
+use super::{bytes, cert_oas, fixture, header_key, minimal_classic, token_oas};
 use crate::apidef::{parse_classic, parse_oas};
 
 /// Every JSON type at every position of a valid document: parsing returns, never panics.
@@ -24,7 +24,7 @@ fn every_type_at_every_position_never_panics() {
     ];
     let bases = [
         minimal_classic(),
-        serde_json::from_slice(&example("app_sample.json")).unwrap(),
+        serde_json::from_slice(&fixture("classic_legacy_auth.json")).unwrap(),
         cert_oas(),
         token_oas(
             json!({"enabled": true, "header": {"enabled": true}}),
