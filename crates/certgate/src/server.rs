@@ -387,7 +387,9 @@ async fn watchdog(activity: Arc<Activity>, limits: Limits) {
             }
             continue;
         }
-        tokio::time::sleep(deadline - elapsed).await;
+        // Never sleep past one write-stall period: a write that starts to block while
+        // the watchdog waits for a later (header or idle) deadline is caught in time.
+        tokio::time::sleep((deadline - elapsed).min(limits.write_stall)).await;
     }
 }
 
