@@ -124,7 +124,7 @@ pub struct HttpServerOptions {
 }
 
 /// `security`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SecurityConfig {
     /// Legacy dynamic-mTLS mode: a token alone authenticates a certificate-auth API.
     pub allow_unsafe_dynamic_mtls_token: bool,
@@ -136,6 +136,8 @@ pub struct SecurityConfig {
     pub certificates_apis: Vec<String>,
     /// Allow list for the Gateway API when `control_api_use_mutual_tls`.
     pub certificates_control_api: Vec<String>,
+    /// **certgate**: seconds a client certificate is accepted before its notBefore.
+    pub client_cert_not_before_skew: i64,
 }
 
 /// `policies`.
@@ -365,6 +367,7 @@ impl Config {
                 .string("security.private_certificate_encoding_secret", ""),
             certificates_apis: r.strings("security.certificates.apis"),
             certificates_control_api: r.strings("security.certificates.control_api"),
+            client_cert_not_before_skew: edge::not_before_skew(&mut r),
         };
 
         let hash_key_function = r.string("hash_key_function", "");

@@ -24,6 +24,9 @@ pub mod msg {
     pub const CERT_REQUIRED: &str = "Client certificate required";
     /// Expired client certificate.
     pub const CERT_EXPIRED: &str = "Certificate has expired";
+    /// **certgate**: a client certificate whose notBefore is still ahead (beyond the
+    /// clock-skew allowance); Tyk never checks notBefore.
+    pub const CERT_NOT_YET_VALID: &str = "Certificate is not yet valid";
     /// Static allow list on a plain-HTTP request.
     pub const TLS_NOT_ENABLED: &str = "TLS not enabled";
     /// Static allow list, TLS without a client certificate.

@@ -85,7 +85,8 @@ pub async fn handle(
     // static allow list, answered in the Gateway API's error shape.
     if let Some(list) = &gw.snapshot().control_allow_list {
         let now = crate::auth::now_unix();
-        if let Err(e) = list.check(conn.tls, conn.peer.as_deref(), now) {
+        let skew = cfg.security.client_cert_not_before_skew;
+        if let Err(e) = list.check(conn.tls, conn.peer.as_deref(), now, skew) {
             return error(StatusCode::FORBIDDEN, e.message).map(GwBody::Axum);
         }
     }

@@ -126,8 +126,16 @@ impl AllowList {
     }
 
     /// CertificateCheckMW: the request's TLS state and client certificate against
-    /// this list.
-    pub fn check(&self, tls: bool, peer: Option<&PeerCert>, now: i64) -> Result<(), ProxyError> {
+    /// this list at `now` (unix seconds). A certificate whose notBefore is more than
+    /// `skew` seconds ahead is refused as not yet valid (Tyk ignores notBefore on a
+    /// fingerprint match).
+    pub fn check(
+        &self,
+        tls: bool,
+        peer: Option<&PeerCert>,
+        now: i64,
+        skew: i64,
+    ) -> Result<(), ProxyError> {
         if !tls {
             return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::TLS_NOT_ENABLED));
         }
@@ -137,16 +145,32 @@ impl AllowList {
                 msg::CLIENT_TLS_REQUIRED,
             ));
         };
+        let early = peer.not_yet_valid(now, skew);
         if let Some(&not_after) = self.fingerprints.get(&peer.sha256) {
             if now > not_after {
                 return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
             }
+            if early {
+                return Err(ProxyError::new(
+                    StatusCode::FORBIDDEN,
+                    msg::CERT_NOT_YET_VALID,
+                ));
+            }
             return Ok(());
         }
         if let Some(v) = &self.ca_verifier {
-            let unix =
-                UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
+            // A leaf not valid yet is judged at its notBefore (never earlier than
+            // now): allowed then ⇒ "not yet valid" (or, within the allowance, allowed
+            // now), else "not allowed".
+            let at = now.max(peer.not_before).max(0) as u64;
+            let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at));
             if v.verify_client_cert(&peer.der, &peer.chain, unix).is_ok() {
+                if early {
+                    return Err(ProxyError::new(
+                        StatusCode::FORBIDDEN,
+                        msg::CERT_NOT_YET_VALID,
+                    ));
+                }
                 return Ok(());
             }
         }

@@ -23,6 +23,7 @@ use crate::apidef::ApiSpec;
 use crate::errors::{msg, ProxyError};
 use crate::session::SessionState;
 use crate::store::Ttl;
+use crate::tls::PeerCert;
 use crate::tokens;
 
 fn err(status: StatusCode, m: &str) -> ProxyError {
@@ -137,12 +138,13 @@ pub(super) async fn authenticate(
 ) -> Result<Authenticated, ProxyError> {
     let unsafe_mode = ctx.cfg.security.allow_unsafe_dynamic_mtls_token;
     let peer = if ctx.tls { ctx.peer } else { None };
-    // Step C1: an expired certificate is refused before anything else.
+    // Step C1: an expired certificate is refused before anything else, and (certgate)
+    // so is one that is not valid yet.
     let hash = match peer {
-        Some(p) if now > p.not_after => {
-            return Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
+        Some(p) => {
+            validity(ctx, p, now)?;
+            Some(cert_hash(&spec.org_id, &p.sha256_hex))
         }
-        Some(p) => Some(cert_hash(&spec.org_id, &p.sha256_hex)),
         None => None,
     };
 
@@ -233,6 +235,18 @@ pub(super) async fn authenticate(
     }
 }
 
+/// The client certificate's validity period at `now`: expired (Tyk's check) or not
+/// valid yet beyond `security.certgate_client_cert_not_before_skew` (certgate's) ⇒ 403.
+fn validity(ctx: &RequestCtx<'_>, p: &PeerCert, now: i64) -> Result<(), ProxyError> {
+    if now > p.not_after {
+        return Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
+    }
+    if p.not_yet_valid(now, ctx.cfg.security.client_cert_not_before_skew) {
+        return Err(err(StatusCode::FORBIDDEN, msg::CERT_NOT_YET_VALID));
+    }
+    Ok(())
+}
+
 fn binding_mode(spec: &ApiSpec, s: &SessionState) -> bool {
     spec.use_mutual_tls_auth && !s.mtls_static_certificate_bindings.is_empty()
 }
@@ -295,16 +309,13 @@ pub(super) fn check_binding(
         });
         return match bound {
             None => Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED)),
-            Some(p) if now > p.not_after => Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED)),
-            Some(_) => Ok(()),
+            Some(p) => validity(ctx, p, now),
         };
     }
     let Some(p) = peer else {
         return Err(err(StatusCode::FORBIDDEN, msg::CLIENT_TLS_REQUIRED));
     };
-    if now > p.not_after {
-        return Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
-    }
+    validity(ctx, p, now)?;
     let h = cert_hash(&spec.org_id, &p.sha256_hex);
     if s.mtls_static_certificate_bindings.contains(&h) {
         Ok(())

@@ -297,7 +297,8 @@ pub async fn authenticate(
         }
     }
     if let Some(list) = &api.allow_list {
-        list.check(ctx.tls, ctx.peer, now)?;
+        let skew = ctx.cfg.security.client_cert_not_before_skew;
+        list.check(ctx.tls, ctx.peer, now, skew)?;
     }
     if spec.use_keyless {
         return Ok(Authorized::default());

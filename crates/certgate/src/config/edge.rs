@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use super::Reader;
+use super::{Reader, SecurityConfig};
 use crate::body::BodyLimits;
 
 /// nginx's `client_body_timeout` default (seconds between two successive reads).
@@ -69,6 +69,42 @@ pub(super) fn body_limits(r: &mut Reader<'_>) -> BodyLimits {
 /// progress for this long closes the connection.
 pub(super) fn write_timeout(r: &mut Reader<'_>) -> Duration {
     secs(r, "http_server_options.write_timeout", 120)
+}
+
+/// Default of `security.certgate_client_cert_not_before_skew` (seconds).
+pub const DEFAULT_NOT_BEFORE_SKEW: u64 = 60;
+/// Upper bound of that allowance: an hour is generous for a drifting clock; more would
+/// make notBefore meaningless.
+const MAX_NOT_BEFORE_SKEW: u64 = 3_600;
+
+/// The loader's defaults (the skew is not zero).
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            allow_unsafe_dynamic_mtls_token: false,
+            control_api_use_mutual_tls: false,
+            private_certificate_encoding_secret: String::new(),
+            certificates_apis: Vec::new(),
+            certificates_control_api: Vec::new(),
+            client_cert_not_before_skew: DEFAULT_NOT_BEFORE_SKEW as i64,
+        }
+    }
+}
+
+/// `security.certgate_client_cert_not_before_skew`: a client certificate whose
+/// notBefore is at most this many seconds ahead of this node's clock is accepted
+/// (0 = none), 0 to 3600.
+pub(super) fn not_before_skew(r: &mut Reader<'_>) -> i64 {
+    const PATH: &str = "security.certgate_client_cert_not_before_skew";
+    let v = r.u64(PATH, DEFAULT_NOT_BEFORE_SKEW);
+    if v > MAX_NOT_BEFORE_SKEW {
+        r.fail(
+            PATH,
+            format!("{v} is more than an hour ({MAX_NOT_BEFORE_SKEW} seconds)"),
+        );
+        return DEFAULT_NOT_BEFORE_SKEW as i64;
+    }
+    v as i64
 }
 
 /// `strip_client_identity_headers`: absent means [`DEFAULT_IDENTITY_HEADERS`]; `[]`

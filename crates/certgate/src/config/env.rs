@@ -157,6 +157,11 @@ const TABLE: &[(&str, &str, Kind)] = &[
         "SECURITY_CERTIFICATES_CONTROLAPI",
         Kind::List,
     ),
+    (
+        "security.certgate_client_cert_not_before_skew",
+        "SECURITY_CERTGATECLIENTCERTNOTBEFORESKEW",
+        Kind::Int,
+    ),
     ("hash_keys", "HASHKEYS", Kind::Bool),
     ("hash_key_function", "HASHKEYFUNCTION", Kind::Str),
     (

@@ -405,3 +405,34 @@ fn edge_settings_defaults_overrides_and_refusals() {
         assert!(fields.contains(&f), "missing {f} in {fields:?}");
     }
 }
+
+/// Issue 12 #7: the notBefore allowance — default, file, env, and its bounds.
+#[test]
+fn client_cert_not_before_skew_is_bounded() {
+    const KEY: &str = "security.certgate_client_cert_not_before_skew";
+    let c = load(json!({}), &[]).unwrap();
+    assert_eq!(c.security.client_cert_not_before_skew, 60);
+    assert_eq!(SecurityConfig::default().client_cert_not_before_skew, 60);
+    let c = load(
+        json!({"security": {"certgate_client_cert_not_before_skew": 0}}),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.security.client_cert_not_before_skew, 0);
+    let c = load(
+        json!({"security": {"certgate_client_cert_not_before_skew": 5}}),
+        &[("TYK_GW_SECURITY_CERTGATECLIENTCERTNOTBEFORESKEW", "3600")],
+    )
+    .unwrap();
+    assert_eq!(c.security.client_cert_not_before_skew, 3600);
+    for bad in [json!(-1), json!(3601), json!("60s"), json!(1.5)] {
+        let got = issues(load(
+            json!({"security": {"certgate_client_cert_not_before_skew": bad}}),
+            &[],
+        ));
+        assert!(
+            got.iter().any(|i| i.field == KEY),
+            "{bad}: {got:?} does not name {KEY}"
+        );
+    }
+}

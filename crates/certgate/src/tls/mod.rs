@@ -16,20 +16,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+use rustls::ServerConfig;
 
 use crate::config::{Config, TLS12, TLS13};
 
 pub mod policy;
+mod verify;
 
 pub use policy::{ClientAuthTable, Decision, HandshakeAuth};
+pub use verify::{hint_subjects, MAX_HINT_BYTES};
+use verify::{PoolVerifier, RefuseAll, RequestAnyClientCert};
 
 /// Why TLS settings could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,14 @@ pub struct PeerCert {
 }
 
 impl PeerCert {
+    /// True if the certificate's notBefore is more than `skew` seconds after `now`
+    /// (unix seconds): it is not valid yet, even allowing for clock skew.
+    pub fn not_yet_valid(&self, now: i64, skew: i64) -> bool {
+        self.not_before > now.saturating_add(skew)
+    }
+}
+
+impl PeerCert {
     /// Parses the leaf of a chain the handshake accepted. `None` if it cannot be parsed
     /// (the verifier already refuses such chains, so this is defensive).
     pub fn from_chain(chain: &[CertificateDer<'_>]) -> Option<Self> {
@@ -98,77 +108,6 @@ impl PeerCert {
             not_before: cert.validity().not_before.timestamp(),
             subject: cert.subject().to_string(),
         })
-    }
-}
-
-/// A verifier with Go's `RequestClientCert` semantics: offer client auth, never require
-/// it, accept any well-formed chain, but always verify the handshake signature.
-#[derive(Debug)]
-struct RequestAnyClientCert {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ClientCertVerifier for RequestAnyClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        // Trust is decided per request; an unparsable leaf is refused here because no
-        // request could ever be authorised with it (fail closed).
-        if x509_parser::parse_x509_certificate(end_entity.as_ref()).is_err() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadEncoding,
-            ));
-        }
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 
@@ -286,6 +225,7 @@ pub struct TlsSettings {
     alpn: Vec<Vec<u8>>,
     session_storage: Arc<dyn rustls::server::StoresServerSessions>,
     resumption: bool,
+    not_before_skew: i64,
     no_client_auth: Arc<ServerConfig>,
     request_client_cert: Arc<ServerConfig>,
 }
@@ -328,11 +268,11 @@ impl TlsSettings {
             alpn,
             session_storage,
             resumption: opts.session_resumption,
+            not_before_skew: cfg.security.client_cert_not_before_skew,
         };
         s.no_client_auth = s.make(None)?;
-        let request: Arc<dyn ClientCertVerifier> = Arc::new(RequestAnyClientCert {
-            provider: s.provider.clone(),
-        });
+        let request: Arc<dyn ClientCertVerifier> =
+            Arc::new(RequestAnyClientCert::new(s.provider.clone(), &[]));
         s.request_client_cert = s.make(Some(request))?;
         Ok(s)
     }
@@ -359,14 +299,26 @@ impl TlsSettings {
         Ok(Arc::new(sc))
     }
 
+    /// A config that requests any client certificate (Go's `RequestClientCert`) and
+    /// announces `hints` (DER Subject names, see [`hint_subjects`]) as acceptable CAs.
+    pub fn request_config(&self, hints: &[Vec<u8>]) -> Arc<ServerConfig> {
+        if hints.is_empty() {
+            return self.request_client_cert.clone();
+        }
+        let verifier: Arc<dyn ClientCertVerifier> =
+            Arc::new(RequestAnyClientCert::new(self.provider.clone(), hints));
+        // Building cannot fail once the defaults built (same provider and versions).
+        self.make(Some(verifier))
+            .unwrap_or_else(|_| self.request_client_cert.clone())
+    }
+
     /// A config that requires a client certificate chaining to `pool` (a self-signed
     /// allow-listed certificate is its own anchor), with clientAuth usage. An empty
-    /// pool refuses every certificate. With `skip_hints` the CertificateRequest
-    /// announces no CA names.
+    /// pool refuses every certificate. The CertificateRequest announces `hints`.
     pub fn require_config(
         &self,
         pool: &[CertificateDer<'static>],
-        skip_hints: bool,
+        hints: &[Vec<u8>],
     ) -> Arc<ServerConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for c in pool {
@@ -375,18 +327,12 @@ impl TlsSettings {
         let verifier: Arc<dyn ClientCertVerifier> = if roots.is_empty() {
             Arc::new(RefuseAll)
         } else {
-            let mut b = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            let b = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 self.provider.clone(),
             );
-            if skip_hints {
-                b = b.clear_root_hint_subjects();
-            }
             match b.build() {
-                Ok(v) => Arc::new(PoolVerifier {
-                    exact: pool.iter().map(|c| c.as_ref().to_vec()).collect(),
-                    chain: v,
-                }),
+                Ok(v) => Arc::new(PoolVerifier::new(pool, v, hints, self.not_before_skew)),
                 Err(e) => {
                     tracing::error!(error = %e, "client CA pool unusable; refusing all certificates");
                     Arc::new(RefuseAll)
@@ -402,8 +348,7 @@ impl TlsSettings {
     pub fn server_config(&self, auth: &HandshakeAuth) -> Arc<ServerConfig> {
         match auth {
             HandshakeAuth::None => self.no_client_auth.clone(),
-            HandshakeAuth::Request => self.request_client_cert.clone(),
-            HandshakeAuth::Require(c) => c.clone(),
+            HandshakeAuth::Request(c) | HandshakeAuth::Require(c) => c.clone(),
         }
     }
 
@@ -423,138 +368,6 @@ fn placeholder() -> Arc<ServerConfig> {
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(CertStore::default())),
     )
-}
-
-/// Go's `RequireAndVerifyClientCert` over a pool: a leaf that *is* a pool entry (an
-/// allow-listed certificate, CA-issued or self-signed) is accepted while valid; any
-/// other leaf must chain to a pool entry with clientAuth usage.
-#[derive(Debug)]
-struct PoolVerifier {
-    exact: std::collections::HashSet<Vec<u8>>,
-    chain: Arc<dyn ClientCertVerifier>,
-}
-
-impl ClientCertVerifier for PoolVerifier {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.chain.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        if self.exact.contains(end_entity.as_ref()) {
-            let (_, cert) =
-                x509_parser::parse_x509_certificate(end_entity.as_ref()).map_err(|_| {
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-                })?;
-            let t = now.as_secs() as i64;
-            let v = cert.validity();
-            if t > v.not_after.timestamp() {
-                return Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::Expired,
-                ));
-            }
-            if t < v.not_before.timestamp() {
-                return Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidYet,
-                ));
-            }
-            return Ok(ClientCertVerified::assertion());
-        }
-        self.chain
-            .verify_client_cert(end_entity, intermediates, now)
-    }
-
-    // Signature checks are the webpki verifier's (the same provider's algorithms).
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
-}
-
-/// Requires a client certificate and accepts none (an empty allow list).
-#[derive(Debug)]
-struct RefuseAll;
-
-impl ClientCertVerifier for RefuseAll {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::UnknownIssuer,
-        ))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "no client certificate is accepted".into(),
-        ))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "no client certificate is accepted".into(),
-        ))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// A provider restricted to the named cipher suites (Go names; unknown names are
@@ -642,6 +455,12 @@ mod tests {
         let p = PeerCert::from_chain(std::slice::from_ref(&der)).unwrap();
         assert_eq!(p.sha256_hex.len(), 64);
         assert!(p.not_after > p.not_before);
+        // notBefore with an allowance: at most `skew` seconds early is valid.
+        assert!(!p.not_yet_valid(p.not_before, 0));
+        assert!(p.not_yet_valid(p.not_before - 1, 0));
+        assert!(!p.not_yet_valid(p.not_before - 60, 60));
+        assert!(p.not_yet_valid(p.not_before - 61, 60));
+        assert!(!p.not_yet_valid(i64::MAX, i64::MAX));
         assert!(PeerCert::from_chain(&[]).is_none());
         assert!(PeerCert::from_chain(&[CertificateDer::from(vec![1u8, 2, 3])]).is_none());
     }

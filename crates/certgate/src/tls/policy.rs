@@ -8,7 +8,14 @@
 //! separate `control_api_port`, or a `control_api_hostname` other than the SNI);
 //! otherwise the static allow list is enforced per request. The Gateway API itself
 //! requires a verified certificate when `security.control_api_use_mutual_tls` is on.
+//!
+//! Whenever a certificate is asked for, the CertificateRequest names the Subjects of
+//! the pool Tyk builds for the SNI (its `ClientCAs`, announced by Go in every mode):
+//! the allow lists of the static APIs on that domain, or on no domain when none names
+//! it; the Gateway API's list on its mTLS connections; nothing with
+//! `skip_client_ca_announcement`.
 
+use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
@@ -18,7 +25,7 @@ use regex::Regex;
 use rustls::pki_types::CertificateDer;
 use rustls::ServerConfig;
 
-use super::TlsSettings;
+use super::{hint_subjects, TlsSettings};
 use crate::apidef::ApiSpec;
 use crate::auth::allowlist::AllowList;
 use crate::config::Config;
@@ -29,8 +36,9 @@ use crate::router::host_template_regex;
 pub enum HandshakeAuth {
     /// No client certificate is requested.
     None,
-    /// A certificate is requested; any (or none) is accepted; requests decide.
-    Request,
+    /// A certificate is requested; any (or none) is accepted; requests decide
+    /// (prebuilt config, announcing the SNI's CA names).
+    Request(Arc<ServerConfig>),
     /// A certificate chaining to the pool is required (prebuilt config).
     Require(Arc<ServerConfig>),
 }
@@ -115,29 +123,42 @@ impl ClientAuthTable {
         let opts = &cfg.http_server_options;
         let skip_hints = opts.skip_client_ca_announcement;
         let control_mtls = cfg.security.control_api_use_mutual_tls;
-        let require = |pool: Vec<CertificateDer<'static>>| -> Decision {
-            match tls {
-                Some(t) => Decision {
-                    policy: policy_id(4, &pool),
-                    auth: HandshakeAuth::Require(t.require_config(&pool, skip_hints)),
-                },
-                None => Decision {
-                    policy: 0,
-                    auth: HandshakeAuth::None,
-                },
-            }
-        };
-        let request = Decision {
-            auth: if tls.is_some() {
-                HandshakeAuth::Request
+        let hints_of = |pool: &[CertificateDer<'static>]| -> Vec<Vec<u8>> {
+            if skip_hints {
+                Vec::new()
             } else {
-                HandshakeAuth::None
-            },
-            policy: 1,
+                hint_subjects(pool)
+            }
         };
         let none = Decision {
             auth: HandshakeAuth::None,
             policy: 0,
+        };
+        let require = |pool: Vec<CertificateDer<'static>>| -> Decision {
+            match tls {
+                Some(t) => Decision {
+                    policy: policy_id(4, &pool),
+                    auth: HandshakeAuth::Require(t.require_config(&pool, &hints_of(&pool))),
+                },
+                None => none.clone(),
+            }
+        };
+        // Request configs differ only in their CA names; domains share them.
+        let request_configs: RefCell<HashMap<Vec<Vec<u8>>, Arc<ServerConfig>>> = RefCell::default();
+        let request = |sni: &str| -> Decision {
+            let Some(t) = tls else {
+                return none.clone();
+            };
+            let hints = hints_of(&pool_for(sni));
+            let config = request_configs
+                .borrow_mut()
+                .entry(hints)
+                .or_insert_with_key(|h| t.request_config(h))
+                .clone();
+            Decision {
+                auth: HandshakeAuth::Request(config),
+                policy: 1,
+            }
         };
         // Gateway API connections on this port (§1.3 step 2).
         let is_control = |sni: &str| {
@@ -150,12 +171,12 @@ impl ClientAuthTable {
                 return require(control_pool.to_vec());
             }
             if skip_hints && mode != 4 {
-                return request.clone();
+                return request(sni);
             }
             match mode {
-                4 if is_control(sni) => request.clone(),
+                4 if is_control(sni) => request(sni),
                 4 => require(pool_for(sni)),
-                m if m >= 1 => request.clone(),
+                m if m >= 1 => request(sni),
                 _ => none.clone(),
             }
         };
@@ -209,7 +230,7 @@ impl ClientAuthTable {
             .map(|(_, d)| d)
             .max_by_key(|d| match d.auth {
                 HandshakeAuth::None => 0,
-                HandshakeAuth::Request => 1,
+                HandshakeAuth::Request(_) => 1,
                 HandshakeAuth::Require(_) => 2,
             })
             .unwrap_or(&self.default)

@@ -91,12 +91,20 @@ impl rustls::client::ResolvesClientCert for Recorder {
 
 /// A client config presenting `identity` whose resolver records the CA hints.
 pub fn recording_config(identity: Option<&Issued>) -> (rustls::ClientConfig, Arc<Recorder>) {
+    recording_config_versions(identity, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`recording_config`] restricted to `versions`.
+pub fn recording_config_versions(
+    identity: Option<&Issued>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (rustls::ClientConfig, Arc<Recorder>) {
     let rec = Arc::new(Recorder {
         key: identity.map(key_of),
         hints: Mutex::new(None),
     });
     let mut cfg = rustls::ClientConfig::builder_with_provider(certgate::tls::provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots())
         .with_no_client_auth();

@@ -6,6 +6,7 @@
 #[path = "../e2e/support.rs"]
 mod support;
 
+mod announce;
 mod control_api;
 mod curl;
 mod guide;
@@ -15,3 +16,4 @@ mod server_certs;
 mod static_http;
 mod static_tls;
 mod store_api;
+mod validity;

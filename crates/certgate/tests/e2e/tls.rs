@@ -74,7 +74,7 @@ async fn client_certificate_is_requested_only_for_certificate_auth_hosts() {
     let t = &snap.client_auth;
     assert!(matches!(
         t.decide(Some("api.example")).auth,
-        HandshakeAuth::Request
+        HandshakeAuth::Request(_)
     ));
     assert!(matches!(
         t.decide(Some("localhost")).auth,
