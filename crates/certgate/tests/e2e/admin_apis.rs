@@ -434,8 +434,15 @@ async fn policies_are_files_live_after_reload() {
         json_of(r).await["message"],
         "Request ID does not match that in policy! For Update operations these must match."
     );
+    // A body without an id does not match either (Tyk compares the body's id).
     let r = auth(c.put(gw.url("/tyk/policies/p1")))
         .json(&json!({"rate": 20}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = auth(c.put(gw.url("/tyk/policies/p1")))
+        .json(&json!({"id": "p1", "rate": 20}))
         .send()
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 mod access;
 mod admin_apis;
 mod admin_keys;
+mod admin_policies;
 mod binary;
 mod paths;
 mod edge;
