@@ -4,10 +4,12 @@
 mod access;
 mod admin_apis;
 mod admin_keys;
+mod admin_patch;
 mod admin_policies;
+mod admin_replace;
 mod binary;
-mod paths;
 mod edge;
+mod paths;
 mod proxy;
 mod reload;
 mod robustness;
