@@ -386,6 +386,71 @@ mod tests {
     }
 
     #[test]
+    fn authentication_imports_the_first_security_requirement() {
+        let mut doc = json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "security": [{"key": [], "jwt": []}],
+            "components": {"securitySchemes": {
+                "key": {"type": "apiKey", "in": "query", "name": "k"},
+                "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }},
+            "x-tyk-api-gateway": {"info": {"name": ""}, "upstream": {"url": "http://u"},
+                "server": {"authentication": {"enabled": false,
+                    "securitySchemes": {"key": {"enabled": false, "query": {"enabled": false, "name": "k"}}}}}}
+        });
+        let p = Params {
+            authentication: Some(true),
+            ..Params::default()
+        };
+        p.apply(&mut doc).unwrap();
+        let ext = &doc["x-tyk-api-gateway"];
+        let auth = &ext["server"]["authentication"];
+        assert_eq!(auth["enabled"], true);
+        assert_eq!(
+            auth["securitySchemes"]["key"],
+            json!({"enabled": true, "query": {"enabled": true}})
+        );
+        assert_eq!(auth["securitySchemes"]["jwt"], json!({"enabled": true}));
+        assert_eq!(auth["baseIdentityProvider"], "auth_token");
+        // The defaults of BuildDefaultTykExtension: the name from the title, listen path `/`.
+        assert_eq!(ext["info"]["name"], "t");
+        assert_eq!(ext["server"]["listenPath"]["value"], "/");
+        assert_eq!(ext["upstream"]["url"], "http://u");
+
+        let mut no_security = json!({"x-tyk-api-gateway": {}});
+        let e = p.apply(&mut no_security).unwrap_err();
+        assert!(format!("{e:?}").contains("security object is empty in OAS"));
+        let mut wrong = json!({"security": [{}], "x-tyk-api-gateway": {"server": 3}});
+        let e = p.apply(&mut wrong).unwrap_err();
+        assert!(
+            format!("{e:?}").contains("x-tyk-api-gateway.server must be an object"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn upstream_falls_back_to_the_first_server() {
+        let p = Params {
+            listen_path: Some("/l/".into()),
+            ..Params::default()
+        };
+        let mut doc =
+            json!({"servers": [{"url": "https://up.example/base"}], "x-tyk-api-gateway": {}});
+        p.apply(&mut doc).unwrap();
+        assert_eq!(
+            doc["x-tyk-api-gateway"]["upstream"]["url"],
+            "https://up.example/base"
+        );
+        let mut doc = json!({"x-tyk-api-gateway": {}});
+        let e = p.apply(&mut doc).unwrap_err();
+        assert!(format!("{e:?}").contains("servers object is empty in OAS"));
+        let mut doc = json!({"servers": [{"url": "/relative"}], "x-tyk-api-gateway": {}});
+        let e = p.apply(&mut doc).unwrap_err();
+        assert!(format!("{e:?}").contains("error validating servers entry in OAS"));
+    }
+
+    #[test]
     fn absolute_urls_have_a_scheme() {
         assert!(is_absolute("http://a"));
         assert!(is_absolute("tcp://a:1"));
