@@ -689,17 +689,57 @@ fn load_app_path_sync(dir: &Path) -> (Vec<ApiDefinition>, Vec<String>) {
     (defs, errors)
 }
 
-/// Writes an API definition to `app_path` atomically (temporary file + rename):
-/// `<id>.json` with the Classic form and, for OAS APIs, `<id>-oas.json`.
+/// Writes an API definition to `app_path`: `<id>.json` with the Classic form and, for
+/// OAS APIs, `<id>-oas.json`, replacing what was there. Every file is written in full
+/// (temporary file, synced) before any is renamed into place, so a failed write leaves
+/// the previous definition whole. A Classic definition replacing an OAS API removes the
+/// stale `<id>-oas.json`, which the loader would otherwise prefer.
 pub async fn write_api_files(app_path: &Path, def: &ApiDefinition) -> std::io::Result<()> {
     let (classic_name, oas_name) = apidef::file_names(&def.spec.api_id, def.oas.is_some());
     tokio::fs::create_dir_all(app_path).await?;
-    let classic = serde_json::to_vec_pretty(&def.classic).map_err(std::io::Error::other)?;
+    let mut files = Vec::with_capacity(2);
     if let (Some(name), Some(oas)) = (oas_name, &def.oas) {
-        let oas = serde_json::to_vec_pretty(oas).map_err(std::io::Error::other)?;
-        write_atomic(&app_path.join(name), &oas).await?;
+        files.push((
+            name,
+            serde_json::to_vec_pretty(oas).map_err(std::io::Error::other)?,
+        ));
     }
-    write_atomic(&app_path.join(classic_name), &classic).await
+    let classic = serde_json::to_vec_pretty(&def.classic).map_err(std::io::Error::other)?;
+    files.push((classic_name, classic));
+    let mut staged = Vec::with_capacity(files.len());
+    for (name, bytes) in &files {
+        let path = app_path.join(name);
+        match stage(&path, bytes).await {
+            Ok(tmp) => staged.push((tmp, path)),
+            Err(e) => {
+                for (tmp, _) in &staged {
+                    let _ = tokio::fs::remove_file(tmp).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    // The OAS document first: while it is in place the loader ignores `<id>.json`.
+    let mut result = Ok(());
+    for (tmp, path) in &staged {
+        if result.is_ok() {
+            result = tokio::fs::rename(tmp, path).await;
+        }
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(tmp).await;
+        }
+    }
+    result?;
+    if def.oas.is_none() {
+        let (_, stale) = apidef::file_names(&def.spec.api_id, true);
+        if let Some(stale) = stale {
+            match tokio::fs::remove_file(app_path.join(stale)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes an API's files. True if anything was removed.
@@ -717,17 +757,30 @@ pub async fn remove_api_files(app_path: &Path, api_id: &str) -> std::io::Result<
 }
 
 async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = stage(path, bytes).await?;
+    match tokio::fs::rename(&tmp, path).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
+}
+
+/// Writes `bytes` to a synced temporary file beside `path`; returns its path.
+async fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("json.tmp-{}-{n}", std::process::id()));
-    {
+    let written = async {
         use tokio::io::AsyncWriteExt;
         let mut f = tokio::fs::File::create(&tmp).await?;
         f.write_all(bytes).await?;
-        f.sync_all().await?;
+        f.sync_all().await
     }
-    match tokio::fs::rename(&tmp, path).await {
-        Ok(()) => Ok(()),
+    .await;
+    match written {
+        Ok(()) => Ok(tmp),
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
             Err(e)

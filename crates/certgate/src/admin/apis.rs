@@ -1,6 +1,7 @@
 //! `/tyk/apis` (Tyk Classic) and `/tyk/apis/oas` (Tyk OAS), as §4.5: definitions are
 //! written to `app_path` and go live on the next reload; reads answer from the loaded
-//! set.
+//! set. `POST` with an existing id replaces that API, whatever its flavour, as Tyk does;
+//! `PATCH /tyk/apis/oas/{id}` lives in `oas_patch.rs`.
 
 use axum::body::Body;
 use axum::extract::Path;
@@ -20,7 +21,10 @@ pub(super) fn routes() -> Router {
         .route("/tyk/apis/oas", get(list_oas).post(create_oas))
         .route(
             "/tyk/apis/oas/{id}",
-            get(get_oas).put(update_oas).delete(delete_api),
+            get(get_oas)
+                .put(update_oas)
+                .patch(super::oas_patch::patch)
+                .delete(delete_api),
         )
         .route(
             "/tyk/apis/{id}",
@@ -129,12 +133,8 @@ async fn create(
     }
     let id = def.spec.api_id.clone();
     apidef::validate_api_id(&id).map_err(|e| ApiError::bad_request(validation_message(&e)))?;
-    if gw.snapshot().api(&id).is_some() || files_exist(&gw, &id) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("API with ID {id} already exists; use PUT to update it"),
-        ));
-    }
+    // An existing API of this id is replaced, whatever its flavour, as in Tyk: the
+    // definition was validated whole above, so a refused one leaves the files untouched.
     write(&gw, &def).await?;
     Ok(modified(&id, "added"))
 }
@@ -163,7 +163,26 @@ async fn update(
 ) -> Result<Response, ApiError> {
     apidef::validate_api_id(&id).map_err(|_| ApiError::not_found("API not found"))?;
     let bytes = read_body(body).await?;
-    let mut def = parse(&bytes, flavour)?;
+    update_with(&gw, &id, &bytes, flavour).await
+}
+
+/// `PUT` of an OAS document (also the last step of `PATCH`).
+pub(super) async fn update_oas_bytes(
+    gw: &Gateway,
+    id: &str,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    update_with(gw, id, bytes, Flavour::Oas).await
+}
+
+async fn update_with(
+    gw: &Gateway,
+    id: &str,
+    bytes: &[u8],
+    flavour: Flavour,
+) -> Result<Response, ApiError> {
+    let id = id.to_owned();
+    let mut def = parse(bytes, flavour)?;
     if def.spec.api_id.is_empty() {
         def.set_api_id(&id);
     } else if def.spec.api_id != id {
@@ -189,7 +208,7 @@ async fn update(
         _ => {}
     }
     drop(snap);
-    write(&gw, &def).await?;
+    write(gw, &def).await?;
     Ok(modified(&id, "modified"))
 }
 

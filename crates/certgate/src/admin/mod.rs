@@ -9,6 +9,7 @@
 mod apis;
 mod certs;
 mod keys;
+mod oas_patch;
 mod policies;
 
 use std::sync::{Arc, OnceLock};

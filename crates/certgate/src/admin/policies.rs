@@ -49,7 +49,8 @@ fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
         ));
     }
     if let Some(id) = v.get("id") {
-        if !id.is_string() {
+        // `null` is Go's zero value, an empty id.
+        if !id.is_string() && !id.is_null() {
             return Err(ApiError::bad_request(
                 "Request malformed: id must be a string",
             ));
@@ -64,54 +65,57 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
     })
 }
 
+/// The whole document must be a policy the gateway can load; a policy that would be
+/// skipped at the next reload is refused now, with the reason.
+fn check_policy(v: &Value) -> Result<String, ApiError> {
+    crate::policy::parse_policy(v)
+        .map(|p| p.id)
+        .map_err(|e| ApiError::bad_request(format!("Request malformed: {e}")))
+}
+
+/// Whether the document names its policy: a non-empty `id`, or the legacy `_id`.
+fn has_id(v: &Value) -> bool {
+    let present = |k: &str| match v.get(k) {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
+    present("id") || present("_id")
+}
+
+/// `POST /tyk/policies`: writes `<id>.json`, replacing a policy of the same id, as Tyk
+/// does. The id is the document's `id`, else its legacy `_id`; a policy with neither is
+/// refused (Tyk: 400 `Unable to create policy without id.`).
 async fn create(Extension(gw): Gw, body: Body) -> Result<Response, ApiError> {
     let dir = policy_dir(&gw)?.to_owned();
-    let mut v = parse(&read_body(body).await?)?;
-    let id = match v
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
-        Some(id) => id.to_owned(),
-        None => {
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            v["id"] = Value::String(id.clone());
-            id
-        }
-    };
-    valid_id(&id)?;
-    let path = dir.join(format!("{id}.json"));
-    if gw.snapshot().policies.contains_key(&id) || path.exists() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Policy with ID {id} already exists; use PUT to update it"),
-        ));
+    let v = parse(&read_body(body).await?)?;
+    if !has_id(&v) {
+        return Err(ApiError::bad_request("Unable to create policy without id."));
     }
+    let id = check_policy(&v)?;
+    valid_id(&id)?;
     gateway::write_json_file(&dir, &format!("{id}.json"), &v)
         .await
         .map_err(|e| ApiError::internal(format!("policy could not be written: {e}")))?;
     Ok(modified(&id, "added"))
 }
 
+/// `PUT /tyk/policies/{id}`: the body's `id` must be the path's (Tyk: 400 otherwise, a
+/// missing `id` included); writes `<id>.json` whether or not it existed, as Tyk does.
 async fn update(
     Extension(gw): Gw,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let dir = policy_dir(&gw)?.to_owned();
-    valid_id(&id).map_err(|_| ApiError::not_found("Policy not found"))?;
-    let mut v = parse(&read_body(body).await?)?;
-    match v.get("id").and_then(Value::as_str) {
-        Some(body_id) if !body_id.is_empty() && body_id != id => {
-            return Err(ApiError::bad_request(
-                "Request ID does not match that in policy! For Update operations these must match.",
-            ))
-        }
-        _ => v["id"] = Value::String(id.clone()),
+    let v = parse(&read_body(body).await?)?;
+    if v.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(ApiError::bad_request(
+            "Request ID does not match that in policy! For Update operations these must match.",
+        ));
     }
-    if !gw.snapshot().policies.contains_key(&id) && !dir.join(format!("{id}.json")).exists() {
-        return Err(ApiError::not_found("Policy not found"));
-    }
+    valid_id(&id)?;
+    check_policy(&v)?;
     gateway::write_json_file(&dir, &format!("{id}.json"), &v)
         .await
         .map_err(|e| ApiError::internal(format!("policy could not be written: {e}")))?;

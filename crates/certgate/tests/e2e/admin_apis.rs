@@ -104,13 +104,14 @@ async fn classic_api_lifecycle_goes_live_on_reload() {
     let all = json_of(auth(c.get(gw.url("/tyk/apis"))).send().await.unwrap()).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
 
-    // Duplicate create is refused and changes nothing.
+    // A create with an existing id replaces it, as in Tyk (admin_replace.rs has more).
     let r = auth(c.post(gw.url("/tyk/apis")))
         .json(&def)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 409);
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r).await["action"], "added");
 
     // Update: id mismatch, then a real change.
     let mut changed = def.clone();
@@ -434,8 +435,15 @@ async fn policies_are_files_live_after_reload() {
         json_of(r).await["message"],
         "Request ID does not match that in policy! For Update operations these must match."
     );
+    // A body without an id does not match either (Tyk compares the body's id).
     let r = auth(c.put(gw.url("/tyk/policies/p1")))
         .json(&json!({"rate": 20}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = auth(c.put(gw.url("/tyk/policies/p1")))
+        .json(&json!({"id": "p1", "rate": 20}))
         .send()
         .await
         .unwrap();

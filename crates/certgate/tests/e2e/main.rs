@@ -4,6 +4,9 @@
 mod access;
 mod admin_apis;
 mod admin_keys;
+mod admin_patch;
+mod admin_policies;
+mod admin_replace;
 mod binary;
 mod edge;
 mod paths;
