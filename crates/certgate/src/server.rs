@@ -387,7 +387,8 @@ async fn watchdog(activity: Arc<Activity>, limits: Limits) {
             }
             continue;
         }
-        tokio::time::sleep(deadline - elapsed).await;
+        // Never past the write-stall limit: a write may start to block while asleep.
+        tokio::time::sleep((deadline - elapsed).min(limits.write_stall)).await;
     }
 }
 
