@@ -296,7 +296,10 @@ pub fn strip_gateway_credentials(headers: &mut HeaderMap, identity: &[HeaderName
 }
 
 /// Removes every `name=…` pair from the `Cookie` headers, keeping the others.
-fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+pub(crate) fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+    if name.is_empty() {
+        return;
+    }
     let hit = |v: &HeaderValue| {
         v.as_bytes()
             .windows(name.len())

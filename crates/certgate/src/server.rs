@@ -536,7 +536,7 @@ pub async fn handle(
     let api = &snapshot.apis[m.api];
     let prefix = m.prefix;
 
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     let fail = |e: ProxyError| {
         errors::proxy_error_response(&e, content_type.as_ref(), cfg.hide_generator_header)
@@ -576,8 +576,16 @@ pub async fn handle(
         Err(e) => return fail(e),
     };
 
+    // StripAuth: the credential does not reach the upstream.
+    let spec = api.spec();
+    let query = if spec.strips_auth() {
+        crate::auth::strip::apply(&spec.auth_strip, &mut parts.headers, parts.uri.query())
+    } else {
+        parts.uri.query().map(std::borrow::Cow::Borrowed)
+    };
+
     // Forward.
-    let uri = match api.target.uri_for(upstream_path, parts.uri.query()) {
+    let uri = match api.target.uri_for(upstream_path, query.as_deref()) {
         Ok(u) => u,
         Err(e) => return fail(e),
     };
