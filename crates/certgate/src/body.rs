@@ -4,12 +4,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Limited;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
@@ -23,10 +24,8 @@ pub enum GwBody {
     Full(Option<Bytes>),
     /// A body streamed from a peer.
     Incoming(Incoming),
-    /// A client's request body, read under [`BodyLimits`].
+    /// A client's request body, read under [`BodyLimits`] (and a size cap, if any).
     Request(ReqBody),
-    /// A client's request body with a size cap (413 handling sits with the caller).
-    Limited(Limited<ReqBody>),
     /// A body produced by the Gateway API router.
     Axum(axum::body::Body),
 }
@@ -46,6 +45,14 @@ impl GwBody {
             GwBody::Full(Some(b))
         }
     }
+
+    /// Where a client's request body records its fault (None for other bodies).
+    pub fn fault_slot(&self) -> Option<&FaultSlot> {
+        match self {
+            GwBody::Request(b) => Some(b.fault_slot()),
+            _ => None,
+        }
+    }
 }
 
 impl Body for GwBody {
@@ -60,7 +67,6 @@ impl Body for GwBody {
             GwBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             GwBody::Incoming(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
             GwBody::Request(b) => Pin::new(b).poll_frame(cx),
-            GwBody::Limited(b) => Pin::new(b).poll_frame(cx),
             GwBody::Axum(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
         }
     }
@@ -70,7 +76,6 @@ impl Body for GwBody {
             GwBody::Full(b) => b.is_none(),
             GwBody::Incoming(b) => b.is_end_stream(),
             GwBody::Request(b) => b.is_end_stream(),
-            GwBody::Limited(b) => b.is_end_stream(),
             GwBody::Axum(b) => b.is_end_stream(),
         }
     }
@@ -80,7 +85,6 @@ impl Body for GwBody {
             GwBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             GwBody::Incoming(b) => b.size_hint(),
             GwBody::Request(b) => b.size_hint(),
-            GwBody::Limited(b) => b.size_hint(),
             GwBody::Axum(b) => b.size_hint(),
         }
     }
@@ -101,31 +105,105 @@ pub struct BodyLimits {
     pub min_rate: u64,
 }
 
-/// The client did not send its request body in time (answered 408, connection closed).
-#[derive(Debug, thiserror::Error)]
-#[error("the client did not send the request body in time")]
-pub struct BodyTimeout;
-
-/// True if `e` (or an error it wraps) is a [`BodyTimeout`].
-pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err.is::<BodyTimeout>() {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
+/// Why a client's request body could not be read: always the client's side
+/// ([`crate::errors::Side::Downstream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BodyFault {
+    /// Not sent in time ([`BodyLimits`]): 408, connection closed.
+    Timeout = 1,
+    /// Over `max_request_body_size`: 413.
+    TooLarge = 2,
+    /// Invalid framing (a bad chunk size or trailer): 400.
+    Malformed = 3,
+    /// Ended or reset before it was complete: 400.
+    Incomplete = 4,
 }
 
-/// A client's request body read under [`BodyLimits`]. Only time the gateway spends
-/// waiting on the client counts against the between-reads and rate limits (not time the
-/// upstream takes to accept what was read); the total limit counts from the headers.
-/// The timer is allocated only when the gateway first has to wait.
+impl BodyFault {
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::Timeout,
+            2 => Self::TooLarge,
+            3 => Self::Malformed,
+            4 => Self::Incomplete,
+            _ => return None,
+        })
+    }
+
+    /// Classifies an error of the peer's body stream: invalid input or data anywhere in
+    /// its chain (hyper's chunked decoder) is malformed, anything else (early EOF, a
+    /// reset stream, a broken connection) incomplete.
+    fn of_peer_error(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                ) {
+                    return Self::Malformed;
+                }
+            }
+            cur = err.source();
+        }
+        Self::Incomplete
+    }
+
+    /// The fault behind `e`, if `e` (or an error it wraps) came from a [`ReqBody`].
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut cur = Some(e);
+        while let Some(err) = cur {
+            if let Some(c) = err.downcast_ref::<ClientBodyError>() {
+                return Some(c.fault);
+            }
+            cur = err.source();
+        }
+        None
+    }
+}
+
+/// The error a [`ReqBody`] yields: its fault and the peer's error behind it, if any.
+#[derive(Debug, thiserror::Error)]
+#[error("client request body: {fault:?}")]
+pub struct ClientBodyError {
+    /// What went wrong.
+    pub fault: BodyFault,
+    #[source]
+    source: Option<BoxError>,
+}
+
+/// Where a [`ReqBody`] records its fault, for whoever sent it on (the upstream client
+/// does not always hand a body's error back: over h2 it only resets the stream).
+#[derive(Debug, Clone, Default)]
+pub struct FaultSlot(Arc<AtomicU8>);
+
+impl FaultSlot {
+    fn set(&self, fault: BodyFault) {
+        // The first fault wins.
+        let _ = self
+            .0
+            .compare_exchange(0, fault as u8, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The recorded fault, if the body failed.
+    pub fn get(&self) -> Option<BodyFault> {
+        BodyFault::from_u8(self.0.load(Ordering::Acquire))
+    }
+}
+
+/// A client's request body read under [`BodyLimits`] and an optional size cap. Only time
+/// the gateway spends waiting on the client counts against the between-reads and rate
+/// limits (not time the upstream takes to accept what was read); the total limit counts
+/// from the headers. The timer is allocated only when the gateway first has to wait.
+/// Every error is a [`ClientBodyError`], also recorded in its [`FaultSlot`]; once failed,
+/// the body keeps failing (it never ends cleanly after an error).
 #[derive(Debug)]
 pub struct ReqBody<B = Incoming> {
     inner: B,
     limits: BodyLimits,
+    /// Most bytes accepted (`max_request_body_size`; None: no cap).
+    max_len: Option<u64>,
     start: Instant,
     /// When the current wait on the client began (None: not waiting).
     waiting_since: Option<Instant>,
@@ -133,7 +211,8 @@ pub struct ReqBody<B = Incoming> {
     waited: Duration,
     bytes: u64,
     timer: Option<Pin<Box<Sleep>>>,
-    timed_out: bool,
+    failed: Option<BodyFault>,
+    slot: FaultSlot,
 }
 
 impl<B> ReqBody<B> {
@@ -142,13 +221,32 @@ impl<B> ReqBody<B> {
         Self {
             inner,
             limits,
+            max_len: None,
             start: Instant::now(),
             waiting_since: None,
             waited: Duration::ZERO,
             bytes: 0,
             timer: None,
-            timed_out: false,
+            failed: None,
+            slot: FaultSlot::default(),
         }
+    }
+
+    /// Refuses the body ([`BodyFault::TooLarge`]) once it goes over `max` bytes.
+    pub fn max_len(mut self, max: u64) -> Self {
+        self.max_len = Some(max);
+        self
+    }
+
+    /// Where this body records its fault.
+    pub fn fault_slot(&self) -> &FaultSlot {
+        &self.slot
+    }
+
+    fn fail(&mut self, fault: BodyFault, source: Option<BoxError>) -> BoxError {
+        self.failed = Some(fault);
+        self.slot.set(fault);
+        Box::new(ClientBodyError { fault, source })
     }
 
     /// When the current wait (begun at `since`) runs out.
@@ -178,20 +276,36 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        if this.timed_out {
-            return Poll::Ready(Some(Err(BodyTimeout.into())));
+        if let Some(fault) = this.failed {
+            return Poll::Ready(Some(Err(Box::new(ClientBodyError {
+                fault,
+                source: None,
+            }))));
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 if let Some(since) = this.waiting_since.take() {
                     this.waited += since.elapsed();
                 }
-                if let Some(Ok(f)) = &frame {
-                    if let Some(d) = f.data_ref() {
-                        this.bytes += d.len() as u64;
+                match frame {
+                    Some(Ok(f)) => {
+                        if let Some(d) = f.data_ref() {
+                            this.bytes += d.len() as u64;
+                            if this.max_len.is_some_and(|max| this.bytes > max) {
+                                return Poll::Ready(Some(
+                                    Err(this.fail(BodyFault::TooLarge, None)),
+                                ));
+                            }
+                        }
+                        Poll::Ready(Some(Ok(f)))
                     }
+                    Some(Err(e)) => {
+                        let e: BoxError = e.into();
+                        let fault = BodyFault::of_peer_error(e.as_ref());
+                        Poll::Ready(Some(Err(this.fail(fault, Some(e)))))
+                    }
+                    None => Poll::Ready(None),
                 }
-                Poll::Ready(frame.map(|r| r.map_err(Into::into)))
             }
             Poll::Pending => {
                 let now = Instant::now();
@@ -209,8 +323,7 @@ where
                         .insert(Box::pin(tokio::time::sleep_until(deadline))),
                 };
                 if now >= deadline || timer.as_mut().poll(cx).is_ready() {
-                    this.timed_out = true;
-                    return Poll::Ready(Some(Err(BodyTimeout.into())));
+                    return Poll::Ready(Some(Err(this.fail(BodyFault::Timeout, None))));
                 }
                 Poll::Pending
             }
@@ -218,7 +331,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.failed.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -256,7 +369,7 @@ mod tests {
     }
 
     fn timed_out(r: Option<Result<Frame<Bytes>, BoxError>>) -> bool {
-        matches!(r, Some(Err(e)) if is_body_timeout(e.as_ref()))
+        matches!(r, Some(Err(e)) if BodyFault::find(e.as_ref()) == Some(BodyFault::Timeout))
     }
 
     const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -281,6 +394,61 @@ mod tests {
         // It stays failed.
         tx.send(Bytes::from_static(b"c")).unwrap();
         assert!(timed_out(b.frame().await));
+    }
+
+    /// A body that yields one chunk, then `err`.
+    struct Failing(Option<Bytes>, Option<std::io::Error>);
+
+    impl Body for Failing {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            if let Some(b) = self.0.take() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            Poll::Ready(self.1.take().map(Err))
+        }
+    }
+
+    #[tokio::test]
+    async fn faults_are_typed_recorded_and_sticky() {
+        use std::io::{Error, ErrorKind};
+        let limits = BodyLimits {
+            total: SECS(100),
+            between_reads: SECS(100),
+            min_rate: 0,
+        };
+        let chunk = || Some(Bytes::from_static(b"0123456789"));
+        for (err, max, fault) in [
+            (ErrorKind::InvalidInput, None, BodyFault::Malformed),
+            (ErrorKind::UnexpectedEof, None, BodyFault::Incomplete),
+            (ErrorKind::InvalidInput, Some(9), BodyFault::TooLarge),
+        ] {
+            let mut b = ReqBody::new(Failing(chunk(), Some(Error::new(err, "x"))), limits);
+            if let Some(max) = max {
+                b = b.max_len(max);
+            }
+            let slot = b.fault_slot().clone();
+            if max.is_none() {
+                assert!(b.frame().await.unwrap().is_ok());
+                assert_eq!(slot.get(), None);
+            }
+            for _ in 0..2 {
+                let e = b.frame().await.unwrap().unwrap_err();
+                assert_eq!(BodyFault::find(e.as_ref()), Some(fault), "{err:?}");
+            }
+            assert_eq!(slot.get(), Some(fault));
+            assert!(!b.is_end_stream());
+        }
+        // Exactly at the cap is fine.
+        let mut b = ReqBody::new(Failing(chunk(), None), limits).max_len(10);
+        assert!(b.frame().await.unwrap().is_ok());
+        assert!(b.frame().await.is_none());
+        assert_eq!(b.fault_slot().get(), None);
     }
 
     #[tokio::test(start_paused = true)]

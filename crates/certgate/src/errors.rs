@@ -12,7 +12,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::body::GwBody;
+use crate::body::{BodyFault, GwBody};
 
 /// Messages of the data plane, exactly Tyk's.
 pub mod msg {
@@ -52,6 +52,10 @@ pub mod msg {
     pub const BODY_TOO_LARGE: &str = "Request is too large";
     /// **certgate**: the client did not send its request body in time (408).
     pub const BODY_TIMEOUT: &str = "Request body was not received in time";
+    /// **certgate**: the request body's framing is invalid (a bad chunk) (400).
+    pub const BODY_MALFORMED: &str = "Malformed request body";
+    /// **certgate**: the client ended or reset its request body early (400).
+    pub const BODY_INCOMPLETE: &str = "Request body is incomplete";
     /// The store could not be read (fail closed).
     pub const STORE_UNAVAILABLE: &str = "Service temporarily unavailable";
 }
@@ -75,6 +79,85 @@ impl ProxyError {
             message: message.into(),
             rate_headers: None,
         }
+    }
+}
+
+/// Which side of the proxy a failure belongs to (pingora's `ErrorSource`): the side
+/// chooses the status class, so a client's bad input is never blamed on the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client (its request body): 4xx.
+    Downstream,
+    /// The upstream: 502, or 504 when it did not answer in time.
+    Upstream,
+    /// The gateway itself: 500.
+    Internal,
+}
+
+/// How the upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFault {
+    /// No connection could be made (refused, unreachable, TLS failure).
+    Connect,
+    /// The connection failed or the answer was not HTTP.
+    Failed,
+    /// No answer within `proxy_default_timeout`.
+    Timeout,
+}
+
+/// A failure while proxying a request, tagged with the side that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyFailure {
+    /// The client's request body could not be read.
+    Downstream(BodyFault),
+    /// The upstream could not be reached or failed.
+    Upstream(UpstreamFault),
+    /// The gateway could not send the request it built.
+    Internal,
+}
+
+impl ProxyFailure {
+    /// The side that failed.
+    pub const fn side(self) -> Side {
+        match self {
+            Self::Downstream(_) => Side::Downstream,
+            Self::Upstream(_) => Side::Upstream,
+            Self::Internal => Side::Internal,
+        }
+    }
+
+    /// The status, derived here and only here from the side and the kind.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::Downstream(BodyFault::Timeout) => StatusCode::REQUEST_TIMEOUT,
+            Self::Downstream(BodyFault::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Downstream(BodyFault::Malformed | BodyFault::Incomplete) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Upstream(UpstreamFault::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream(UpstreamFault::Connect | UpstreamFault::Failed) => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message of the error template.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Self::Downstream(BodyFault::Timeout) => msg::BODY_TIMEOUT,
+            Self::Downstream(BodyFault::TooLarge) => msg::BODY_TOO_LARGE,
+            Self::Downstream(BodyFault::Malformed) => msg::BODY_MALFORMED,
+            Self::Downstream(BodyFault::Incomplete) => msg::BODY_INCOMPLETE,
+            Self::Upstream(UpstreamFault::Timeout) => msg::UPSTREAM_TIMEOUT,
+            Self::Upstream(_) | Self::Internal => msg::PROXY_FAILED,
+        }
+    }
+}
+
+impl From<ProxyFailure> for ProxyError {
+    fn from(f: ProxyFailure) -> Self {
+        ProxyError::new(f.status(), f.message())
     }
 }
 
@@ -232,6 +315,33 @@ mod tests {
             body_bytes(r).await,
             b"<?xml version = \"1.0\" encoding = \"UTF-8\"?>\n<error>a&lt;b</error>\n"
         );
+    }
+
+    #[test]
+    fn the_side_chooses_the_status_class() {
+        use BodyFault::*;
+        for f in [Timeout, TooLarge, Malformed, Incomplete] {
+            let f = ProxyFailure::Downstream(f);
+            assert_eq!(f.side(), Side::Downstream);
+            assert!(f.status().is_client_error(), "{f:?}");
+        }
+        let status = |f: ProxyFailure| f.status().as_u16();
+        assert_eq!(status(ProxyFailure::Downstream(Timeout)), 408);
+        assert_eq!(status(ProxyFailure::Downstream(TooLarge)), 413);
+        assert_eq!(status(ProxyFailure::Downstream(Malformed)), 400);
+        assert_eq!(status(ProxyFailure::Downstream(Incomplete)), 400);
+        assert_eq!(status(ProxyFailure::Upstream(UpstreamFault::Connect)), 502);
+        assert_eq!(status(ProxyFailure::Upstream(UpstreamFault::Failed)), 502);
+        assert_eq!(status(ProxyFailure::Upstream(UpstreamFault::Timeout)), 504);
+        assert_eq!(status(ProxyFailure::Internal), 500);
+        assert_eq!(ProxyFailure::Internal.side(), Side::Internal);
+        let e = ProxyError::from(ProxyFailure::Downstream(Malformed));
+        assert_eq!(
+            (e.status.as_u16(), e.message.as_str()),
+            (400, msg::BODY_MALFORMED)
+        );
+        let e = ProxyError::from(ProxyFailure::Upstream(UpstreamFault::Connect));
+        assert_eq!(e.message, msg::PROXY_FAILED);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::body::GwBody;
-use crate::errors::{msg, ProxyError};
+use crate::body::{BodyFault, FaultSlot, GwBody};
+use crate::errors::{ProxyError, ProxyFailure, Side, UpstreamFault};
 
 /// Why an API's `target_url` cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -134,48 +134,55 @@ impl Upstream {
         Self { client, timeout }
     }
 
-    /// Sends `req` upstream. Refused/unreachable ⇒ 502, no answer in time ⇒ 504.
+    /// Sends `req` upstream. A failure is tagged with its side ([`ProxyFailure`]): the
+    /// client's request body failing is the client's error (4xx), whatever the upstream
+    /// client reports; refused/unreachable is 502, no answer in time 504.
     pub async fn send(&self, req: Request<GwBody>) -> Result<Response<GwBody>, ProxyError> {
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        let slot = req.body().fault_slot().cloned();
+        let result = tokio::time::timeout(self.timeout, self.client.request(req)).await;
+        let failure = match result {
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                Ok(Response::from_parts(parts, GwBody::Incoming(body)))
+                return Ok(Response::from_parts(parts, GwBody::Incoming(body)));
             }
             Ok(Err(e)) => {
-                if crate::body::is_body_timeout(&e) {
-                    return Err(ProxyError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        msg::BODY_TIMEOUT,
-                    ));
+                let failure = classify(&e, slot.as_ref());
+                if failure.side() != Side::Downstream {
+                    tracing::warn!(error = %e, source = ?std::error::Error::source(&e), side = ?failure.side(), "upstream request failed");
                 }
-                if caused_by_body_limit(&e) {
-                    return Err(ProxyError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        msg::BODY_TOO_LARGE,
-                    ));
-                }
-                tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
-                Err(ProxyError::new(StatusCode::BAD_GATEWAY, msg::PROXY_FAILED))
+                failure
             }
-            Err(_) => Err(ProxyError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                msg::UPSTREAM_TIMEOUT,
-            )),
-        }
+            Err(_) => match slot.as_ref().and_then(FaultSlot::get) {
+                Some(fault) => ProxyFailure::Downstream(fault),
+                None => ProxyFailure::Upstream(UpstreamFault::Timeout),
+            },
+        };
+        Err(failure.into())
     }
 }
 
-/// True if the request failed because its body went over `max_request_body_size`.
-fn caused_by_body_limit(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// Which side made the upstream client fail: the client's request body if it recorded a
+/// fault (or one is in the error chain), the gateway if hyper refused the request it was
+/// given, else the upstream.
+fn classify(e: &hyper_util::client::legacy::Error, slot: Option<&FaultSlot>) -> ProxyFailure {
+    if let Some(fault) = slot.and_then(FaultSlot::get).or_else(|| BodyFault::find(e)) {
+        return ProxyFailure::Downstream(fault);
+    }
+    if e.is_connect() {
+        return ProxyFailure::Upstream(UpstreamFault::Connect);
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(err) = cur {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            return ProxyFailure::Internal;
         }
         cur = err.source();
     }
-    false
+    ProxyFailure::Upstream(UpstreamFault::Failed)
 }
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), plus
@@ -289,7 +296,10 @@ pub fn strip_gateway_credentials(headers: &mut HeaderMap, identity: &[HeaderName
 }
 
 /// Removes every `name=…` pair from the `Cookie` headers, keeping the others.
-fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+pub(crate) fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+    if name.is_empty() {
+        return;
+    }
     let hit = |v: &HeaderValue| {
         v.as_bytes()
             .windows(name.len())

@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
-use crate::body::{GwBody, ReqBody};
-use crate::errors::{self, msg, ProxyError};
+use crate::body::{BodyFault, GwBody, ReqBody};
+use crate::errors::{self, msg, ProxyError, ProxyFailure};
 use crate::gateway::Gateway;
 use crate::proxy;
 use crate::router;
@@ -537,7 +537,7 @@ pub async fn handle(
     let api = &snapshot.apis[m.api];
     let prefix = m.prefix;
 
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     let fail = |e: ProxyError| {
         errors::proxy_error_response(&e, content_type.as_ref(), cfg.hide_generator_header)
@@ -545,25 +545,19 @@ pub async fn handle(
 
     // Request size limit (Tyk's RequestSizeLimit runs before authentication).
     let limit = cfg.http_server_options.max_request_body_size;
-    let body = if limit > 0 {
+    let mut body = ReqBody::new(body, cfg.http_server_options.body_limits);
+    if limit > 0 {
         let declared = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
-            return fail(ProxyError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                msg::BODY_TOO_LARGE,
-            ));
+            return fail(ProxyFailure::Downstream(BodyFault::TooLarge).into());
         }
-        GwBody::Limited(http_body_util::Limited::new(
-            ReqBody::new(body, cfg.http_server_options.body_limits),
-            limit as usize,
-        ))
-    } else {
-        GwBody::Request(ReqBody::new(body, cfg.http_server_options.body_limits))
-    };
+        body = body.max_len(limit);
+    }
+    let body = GwBody::Request(body);
     let upstream_path = router::upstream_path(api.spec(), prefix, parts.uri.path());
     if let Err(e) = crate::path::check_stripped(upstream_path) {
         return fail(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string()));
@@ -583,8 +577,16 @@ pub async fn handle(
         Err(e) => return fail(e),
     };
 
+    // StripAuth: the credential does not reach the upstream.
+    let spec = api.spec();
+    let query = if spec.strips_auth() {
+        crate::auth::strip::apply(&spec.auth_strip, &mut parts.headers, parts.uri.query())
+    } else {
+        parts.uri.query().map(std::borrow::Cow::Borrowed)
+    };
+
     // Forward.
-    let uri = match api.target.uri_for(upstream_path, parts.uri.query()) {
+    let uri = match api.target.uri_for(upstream_path, query.as_deref()) {
         Ok(u) => u,
         Err(e) => return fail(e),
     };

@@ -202,15 +202,14 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// Reads a request body up to [`MAX_BODY`]; larger bodies are 413, bodies not sent
-/// in time ([`crate::body::BodyLimits`]) 408.
+/// Reads a request body up to [`MAX_BODY`]; larger bodies are 413, a client's body
+/// fault ([`crate::body::BodyFault`]: not sent in time, malformed, incomplete) the
+/// client's error its side and kind choose ([`crate::errors::ProxyFailure`]).
 pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
-        if crate::body::is_body_timeout(&e) {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                crate::errors::msg::BODY_TIMEOUT,
-            );
+        if let Some(fault) = crate::body::BodyFault::find(&e) {
+            let f = crate::errors::ProxyFailure::Downstream(fault);
+            return ApiError::new(f.status(), f.message());
         }
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use super::field::{parse_json, Fields, Obj};
 use super::{
-    normalize_listen_path, port_from, ApiDefError, ApiDefinition, ApiSpec, AuthTokenConfig,
-    GlobalRateLimit, Versioning, DEFAULT_AUTH_HEADER,
+    normalize_listen_path, port_from, ApiDefError, ApiDefinition, ApiSpec, AuthStrip,
+    AuthTokenConfig, GlobalRateLimit, Versioning, DEFAULT_AUTH_HEADER,
 };
 
 /// `auth_configs` entries that Tyk's validator checks, with the flag that enables each
@@ -62,7 +62,7 @@ pub(super) fn spec_from_classic(value: &Value) -> Result<ApiSpec, ApiDefError> {
         None => Default::default(),
     };
 
-    let (auth, handshake_use_certificate) = effective_auth(root)?;
+    let (auth, handshake_use_certificate, auth_strip) = effective_auth(root)?;
     let mut other_auth_methods = Vec::new();
     for (flag, name) in OTHER_AUTH_FLAGS {
         if root.bool(flag)? {
@@ -110,6 +110,7 @@ pub(super) fn spec_from_classic(value: &Value) -> Result<ApiSpec, ApiDefError> {
         use_mutual_tls_auth: root.bool("use_mutual_tls_auth")?,
         client_certificates: root.str_list("client_certificates")?,
         strip_auth_data: root.bool("strip_auth_data")?,
+        auth_strip,
         session_lifetime: root.opt_i64("session_lifetime")?.unwrap_or(0),
         session_lifetime_respects_key_expiration: root
             .bool("session_lifetime_respects_key_expiration")?,
@@ -120,15 +121,17 @@ pub(super) fn spec_from_classic(value: &Value) -> Result<ApiSpec, ApiDefError> {
     })
 }
 
-/// The effective token config (`auth_configs.authToken`, else the deprecated `auth`) and the
-/// handshake flag (`auth.use_certificate || auth_configs.authToken.use_certificate`). Also
-/// type-checks every `auth_configs` entry and applies Tyk's "at least one auth source" rule.
-fn effective_auth(root: Fields<'_>) -> Result<(AuthTokenConfig, bool), ApiDefError> {
+/// The effective token config (`auth_configs.authToken`, else the deprecated `auth`), the
+/// handshake flag (`auth.use_certificate || auth_configs.authToken.use_certificate`) and
+/// what `strip_auth_data` removes. Also type-checks every `auth_configs` entry and applies
+/// Tyk's "at least one auth source" rule.
+fn effective_auth(root: Fields<'_>) -> Result<(AuthTokenConfig, bool, AuthStrip), ApiDefError> {
     let legacy = match root.opt_obj("auth")? {
         Some(auth) => RawAuthConfig::read(auth.fields())?,
         None => RawAuthConfig::default(),
     };
     let mut token = None;
+    let mut all = Vec::new();
     if let Some(configs) = root.opt_obj("auth_configs")? {
         let configs = configs.fields();
         let mut names: Vec<&String> = configs.keys().collect();
@@ -143,13 +146,35 @@ fn effective_auth(root: Fields<'_>) -> Result<(AuthTokenConfig, bool), ApiDefErr
                 check_auth_sources(name, root.bool(flag)?, &raw)?;
             }
             if name == "authToken" {
-                token = Some(raw);
+                token = Some(raw.clone());
             }
+            all.push(raw);
         }
     }
     let handshake = legacy.use_certificate || token.as_ref().is_some_and(|t| t.use_certificate);
     let effective = token.as_ref().unwrap_or(&legacy).resolve();
-    Ok((effective, handshake))
+    if all.is_empty() {
+        all.push(legacy);
+    }
+    let strip = auth_strip(&all, &effective);
+    Ok((effective, handshake, strip))
+}
+
+/// What `strip_auth_data` removes (see [`AuthStrip`]): Tyk's StripAuth names for each of
+/// `configs` (the `auth_configs` entries, or the deprecated `auth` when there is none),
+/// plus the names `effective` reads from.
+pub(super) fn auth_strip(configs: &[RawAuthConfig], effective: &AuthTokenConfig) -> AuthStrip {
+    let mut strip = AuthStrip::default();
+    for c in configs {
+        let header = non_empty_or(&c.auth_header_name, DEFAULT_AUTH_HEADER);
+        strip.add_header(header);
+        if c.use_param {
+            AuthStrip::add(&mut strip.params, non_empty_or(&c.param_name, header));
+        }
+        AuthStrip::add(&mut strip.cookies, non_empty_or(&c.cookie_name, header));
+    }
+    strip.add_effective(effective);
+    strip
 }
 
 fn versioning(root: Fields<'_>) -> Result<Versioning, ApiDefError> {

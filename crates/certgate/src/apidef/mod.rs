@@ -164,8 +164,10 @@ pub struct ApiSpec {
     pub use_mutual_tls_auth: bool,
     /// `client_certificates`: the static allow list (ids, paths or inline PEM).
     pub client_certificates: Vec<String>,
-    /// `strip_auth_data`: remove the credential before proxying.
+    /// `strip_auth_data`: remove the credential before proxying (see [`ApiSpec::strips_auth`]).
     pub strip_auth_data: bool,
+    /// What `strip_auth_data` removes, from every auth config of the API.
+    pub auth_strip: AuthStrip,
     /// `session_lifetime` in seconds (0: keys keep their own expiry).
     pub session_lifetime: i64,
     /// `session_lifetime_respects_key_expiration`.
@@ -184,6 +186,12 @@ impl ApiSpec {
     /// Whether requests are authenticated by client certificate: `!use_keyless && use_certificate`.
     pub fn uses_certificate_auth(&self) -> bool {
         !self.use_keyless && self.auth.use_certificate
+    }
+
+    /// Whether credentials are removed before proxying: `strip_auth_data` on an API that
+    /// authenticates (Tyk's StripAuth sits in the chain of non-keyless APIs only).
+    pub fn strips_auth(&self) -> bool {
+        self.strip_auth_data && !self.use_keyless
     }
 
     /// Whether the AuthKey (token / certificate) middleware runs: not keyless, and either
@@ -260,6 +268,49 @@ impl Default for AuthTokenConfig {
             disable_header: false,
             use_certificate: false,
         }
+    }
+}
+
+/// What `strip_auth_data` removes before proxying, as Tyk's StripAuth does for every
+/// `auth_configs` entry (the deprecated `auth` when there is none): the header
+/// (`auth_header_name`, default `Authorization`), the query parameter when `use_param`
+/// (`param_name`, else the header name), and the cookie (`cookie_name`, else the header
+/// name). The names the effective token config reads from ([`AuthTokenConfig`]) are
+/// always included, so the credential that authenticated is removed whatever Tyk's
+/// defaults would pick. Names are unique; a header name that cannot occur in a request is
+/// left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthStrip {
+    /// Headers removed (every value).
+    pub headers: Vec<http::HeaderName>,
+    /// Query parameters removed (every pair whose decoded name matches exactly).
+    pub params: Vec<String>,
+    /// Cookies removed (every pair with exactly this name).
+    pub cookies: Vec<String>,
+}
+
+impl AuthStrip {
+    fn add_header(&mut self, name: &str) {
+        if let Ok(n) = http::HeaderName::from_bytes(name.as_bytes()) {
+            if !self.headers.contains(&n) {
+                self.headers.push(n);
+            }
+        }
+    }
+
+    fn add(list: &mut Vec<String>, name: &str) {
+        if !name.is_empty() && !list.iter().any(|n| n == name) {
+            list.push(name.to_owned());
+        }
+    }
+
+    /// Adds what the effective token config reads from.
+    fn add_effective(&mut self, auth: &AuthTokenConfig) {
+        self.add_header(&auth.auth_header_name);
+        if auth.use_param {
+            Self::add(&mut self.params, &auth.param_name);
+        }
+        Self::add(&mut self.cookies, &auth.cookie_name);
     }
 }
 

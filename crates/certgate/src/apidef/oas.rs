@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::classic::{check_auth_sources, RawAuthConfig, OTHER_AUTH_FLAGS};
+use super::classic::{auth_strip, check_auth_sources, RawAuthConfig, OTHER_AUTH_FLAGS};
 use super::field::{parse_json, Fields, Obj};
 use super::{
     normalize_listen_path, port_from, ApiDefError, ApiDefinition, ApiSpec, GlobalRateLimit,
@@ -110,6 +110,9 @@ fn spec_from_oas(doc: &Value) -> Result<(ApiSpec, Option<RawAuthConfig>), ApiDef
         spec.auth = token.resolve();
         spec.handshake_use_certificate = token.use_certificate;
     }
+    // The Classic form carries `auth_configs.authToken` only (or nothing: the defaults).
+    let configs = [token.clone().unwrap_or_default()];
+    spec.auth_strip = auth_strip(&configs, &spec.auth);
     Ok((spec, token))
 }
 

@@ -9,6 +9,7 @@ use super::classic::spec_from_classic;
 use super::*;
 
 mod robustness;
+mod strip_auth;
 
 /// Definitions written for these tests in `tests/fixtures/apidef/` (Tyk's own examples are
 /// checked by the `conformance` test target).

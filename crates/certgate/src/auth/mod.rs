@@ -13,6 +13,7 @@ use http::StatusCode;
 pub mod access;
 pub mod allowlist;
 pub mod certificate;
+pub mod strip;
 
 use crate::apidef::{ApiSpec, AuthTokenConfig};
 use crate::certs::CertManager;
@@ -99,13 +100,23 @@ fn strip_bearer(token: String) -> String {
     }
 }
 
+/// A query component decoded as the token lookup reads it: `+` is a space, then
+/// percent-decoding (lenient: an invalid escape stays as written).
+pub(crate) fn decode_query_component(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['+', '%']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
 fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_encoding::percent_decode_str(&k.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned();
-        (k == name).then(|| {
+        (decode_query_component(k) == name).then(|| {
             percent_encoding::percent_decode_str(&v.replace('+', " "))
                 .decode_utf8_lossy()
                 .into_owned()

@@ -13,5 +13,6 @@ mod paths;
 mod proxy;
 mod reload;
 mod robustness;
+mod strip_auth;
 mod support;
 mod tls;

@@ -257,3 +257,67 @@ async fn tls12_only_when_max_version_is_771() {
     assert_eq!(r.status(), 200);
     gw.stop().await;
 }
+
+/// Sends `head` (which asks to close) and `body` on a plain connection; the answer.
+async fn raw_exchange(gw: &Gw, head: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    let read = s.read_to_end(&mut buf);
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), read).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(r.is_ok(), "connection still open: {text}");
+    text
+}
+
+#[tokio::test]
+async fn malformed_chunked_body_is_the_clients_400_not_a_502() {
+    let up = upstream().await;
+    let gw = gateway()
+        .plain_http()
+        .set("http_server_options.max_request_body_size", json!(64))
+        .api(classic_api("c", "/c/", &up.url()))
+        .start()
+        .await;
+    let head = "POST /c/upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    for (body, status, message) in [
+        // Not a hex chunk size.
+        (&b"zz\r\n"[..], "400", "Malformed request body"),
+        // A chunk whose data is not followed by CRLF.
+        (b"3\r\nabcXY\r\n0\r\n\r\n", "400", "Malformed request body"),
+        // Over max_request_body_size mid-stream: still 413.
+        (b"50\r\n", "413", "Request is too large"),
+    ] {
+        let body = if status == "413" {
+            [body, &[b'x'; 0x50][..], b"\r\n0\r\n\r\n"].concat()
+        } else {
+            body.to_vec()
+        };
+        let text = raw_exchange(&gw, head, &body).await;
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status}")),
+            "{:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            text.ends_with(&format!("{{\n    \"error\": \"{message}\"\n}}")),
+            "{text}"
+        );
+    }
+    // A well-formed chunked body still goes through.
+    let text = raw_exchange(&gw, head, b"3\r\nabc\r\n0\r\n\r\n").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"body_len\":3"), "{text}");
+    // The Gateway API reads its bodies the same way: the client's 400, not a 413.
+    let head = format!(
+        "POST /tyk/apis HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         X-Tyk-Authorization: {SECRET}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let text = raw_exchange(&gw, &head, b"zz\r\n").await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("Malformed request body"), "{text}");
+    gw.stop().await;
+}
