@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::classic::{check_auth_sources, RawAuthConfig, OTHER_AUTH_FLAGS};
 use super::field::{parse_json, Fields, Obj};
+use super::paths;
 use super::{
     normalize_listen_path, port_from, ApiDefError, ApiDefinition, ApiSpec, GlobalRateLimit,
     Versioning, TYK_EXTENSION,
@@ -95,10 +96,7 @@ fn spec_from_oas(doc: &Value) -> Result<(ApiSpec, Option<RawAuthConfig>), ApiDef
         use_mutual_tls_auth,
         client_certificates,
         global_rate_limit: rate_limit(upstream)?,
-        versioning: Versioning {
-            not_versioned: true,
-            ..Versioning::default()
-        },
+        versioning: oas_versioning(root, ext)?,
         ..ApiSpec::default()
     };
 
@@ -111,6 +109,27 @@ fn spec_from_oas(doc: &Value) -> Result<(ApiSpec, Option<RawAuthConfig>), ApiDef
         spec.handshake_use_certificate = token.use_certificate;
     }
     Ok((spec, token))
+}
+
+/// OAS APIs are not versioned; `middleware.operations` allow / block / ignoreAuthentication
+/// become the lists of the single `Default` version, as in Tyk's Classic conversion.
+fn oas_versioning(root: Fields<'_>, ext: Fields<'_>) -> Result<Versioning, ApiDefError> {
+    let mut versioning = Versioning {
+        not_versioned: true,
+        ..Versioning::default()
+    };
+    let Some(middleware) = ext.opt_obj("middleware")? else {
+        return Ok(versioning);
+    };
+    let middleware = middleware.fields();
+    if let Some(operations) = middleware.opt_obj("operations")? {
+        let rules = paths::oas_rules(root, operations.fields())?;
+        if !rules.rules.is_empty() {
+            versioning.versions.push(rules.name.clone());
+            versioning.rules.push(rules);
+        }
+    }
+    Ok(versioning)
 }
 
 /// The OpenAPI part Tyk's schema validation requires before looking at the extension.
@@ -377,6 +396,16 @@ fn classic_json(spec: &ApiSpec, token: Option<&RawAuthConfig>) -> Value {
             "versions": {},
         },
     });
+    // The operations' lists, as the `Default` version (re-parsed as Classic, they give
+    // the same rules).
+    if let Some(versions) = classic
+        .pointer_mut("/version_data/versions")
+        .and_then(Value::as_object_mut)
+    {
+        for rules in &spec.versioning.rules {
+            versions.insert(rules.name.clone(), rules.to_classic_json());
+        }
+    }
     if let Some(map) = classic.as_object_mut() {
         for (flag, method) in OTHER_AUTH_FLAGS {
             if spec.other_auth_methods.iter().any(|m| m == method) {

@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::StatusCode;
 use regex::Regex;
 
-use crate::apidef::ApiSpec;
+use crate::apidef::{ApiSpec, EndpointStatus};
 use crate::errors::{msg, ProxyError};
 use crate::session::SessionState;
 
@@ -21,9 +21,21 @@ fn ambiguous() -> ProxyError {
     ProxyError::new(StatusCode::BAD_REQUEST, VERSION_AMBIGUOUS)
 }
 
+/// The version a request asked for and the one whose lists apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedVersion {
+    /// As requested (or the default when none was): what AccessRightsCheck compares
+    /// with the session's `versions`, as Tyk does even after a fallback.
+    pub requested: String,
+    /// The version served: `requested`, or the default one when
+    /// `definition.fallback_to_default` replaced an unknown version.
+    pub effective: String,
+}
+
 /// Tyk's VersionCheck for a versioned Classic API: the requested version (header,
 /// query parameter or first path segment after the listen path, else the default)
-/// must be one of the API's versions. `None` for APIs that are not versioned.
+/// must be one of the API's versions, or, with `fallback_to_default`, the default
+/// version stands in for an unknown one. `None` for APIs that are not versioned.
 ///
 /// The version is read as the upstream will read it: a header must be present once
 /// and readable; a query parameter is decoded as Go's `URL.Query().Get` does (first
@@ -34,7 +46,7 @@ pub fn requested_version(
     spec: &ApiSpec,
     parts: &Parts,
     upstream_path: &str,
-) -> Result<Option<String>, ProxyError> {
+) -> Result<Option<RequestedVersion>, ProxyError> {
     let v = &spec.versioning;
     if v.not_versioned {
         return Ok(None);
@@ -61,10 +73,71 @@ pub fn requested_version(
             ))
         }
     };
-    if !v.versions.contains(&version) {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN));
+    if v.versions.contains(&version) {
+        return Ok(Some(RequestedVersion {
+            effective: version.clone(),
+            requested: version,
+        }));
     }
-    Ok(Some(version))
+    if v.fallback_to_default && v.versions.contains(&v.default_version) {
+        return Ok(Some(RequestedVersion {
+            requested: version,
+            effective: v.default_version.clone(),
+        }));
+    }
+    Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN))
+}
+
+/// The rest of Tyk's `RequestValid` once the version is known: expiry (the API's
+/// `expiration`, then the version's `expires`), then the version's endpoint lists.
+/// `path` is the decoded canonical path, listen path included (Tyk's `r.URL.Path`);
+/// the lists are also tried against it with the listen path stripped, as Tyk does.
+///
+/// certgate enforces `expiration` on versioned APIs too (Tyk checks it only when the
+/// API is not versioned): an expiry the operator set is never silently skipped.
+pub fn endpoint_status(
+    spec: &ApiSpec,
+    version: Option<&RequestedVersion>,
+    method: &http::Method,
+    path: &str,
+    now: i64,
+) -> Result<EndpointStatus, ProxyError> {
+    let v = &spec.versioning;
+    if v.expiration.is_some_and(|at| now >= at) {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::API_EXPIRED));
+    }
+    let rules = match version {
+        Some(rv) => {
+            let rules = v.rules_of(&rv.effective);
+            if rules.and_then(|r| r.expires).is_some_and(|at| now >= at) {
+                return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_EXPIRED));
+            }
+            rules
+        }
+        None => v.unversioned_rules(),
+    };
+    let Some(rules) = rules.filter(|r| !r.rules.is_empty()) else {
+        return Ok(EndpointStatus::Ok);
+    };
+    let clean = strip_listen_path(&spec.listen_path, path);
+    match rules.evaluate(method.as_str(), &clean, path) {
+        EndpointStatus::Forbidden => Err(ProxyError::new(
+            StatusCode::FORBIDDEN,
+            msg::ENDPOINT_FORBIDDEN,
+        )),
+        status => Ok(status),
+    }
+}
+
+/// Tyk's `StripListenPath`: the listen path removed as a prefix, then a leading `/`
+/// ensured.
+fn strip_listen_path<'a>(listen_path: &str, path: &'a str) -> Cow<'a, str> {
+    let rest = path.strip_prefix(listen_path).unwrap_or(path);
+    if rest.starts_with('/') {
+        Cow::Borrowed(rest)
+    } else {
+        Cow::Owned(format!("/{rest}"))
+    }
 }
 
 /// The version header: absent, or present exactly once with a visible-ASCII value.
@@ -284,6 +357,7 @@ mod tests {
             location: location.into(),
             key: "version".into(),
             versions: vec!["v1".into(), "v2".into()],
+            ..Default::default()
         };
         s
     }
@@ -298,7 +372,7 @@ mod tests {
 
     fn version_of(location: &str, uri: &str, headers: &[(&str, &[u8])]) -> Result<String, String> {
         requested_version(&versioned(location), &parts(uri, headers), "/")
-            .map(|v| v.unwrap_or_default())
+            .map(|v| v.map(|v| v.requested).unwrap_or_default())
             .map_err(|e| format!("{} {}", e.status.as_u16(), e.message))
     }
 
@@ -333,6 +407,23 @@ mod tests {
         ] {
             assert_eq!(q(query), refused, "{query}");
         }
+    }
+
+    #[test]
+    fn unknown_versions_fall_back_only_when_asked() {
+        let mut spec = versioned("header");
+        let p = parts("/x", &[("version", b"v9")]);
+        let e = requested_version(&spec, &p, "/").unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN)
+        );
+        spec.versioning.fallback_to_default = true;
+        let v = requested_version(&spec, &p, "/").unwrap().unwrap();
+        assert_eq!((v.requested.as_str(), v.effective.as_str()), ("v9", "v1"));
+        // A default that is not one of the versions cannot be fallen back to.
+        spec.versioning.default_version = "v7".into();
+        assert!(requested_version(&spec, &p, "/").is_err());
     }
 
     #[test]
