@@ -12,6 +12,7 @@
 
 mod edge;
 mod env;
+pub mod fields;
 mod secrets;
 
 use std::fmt;
@@ -300,6 +301,18 @@ impl Config {
         mut issues: Vec<ConfigIssue>,
         check_secrets: bool,
     ) -> Result<Self, Vec<ConfigIssue>> {
+        if let Some(map) = root.as_object() {
+            for finding in crate::audit::audit(fields::CONFIG_FIELDS, "", map) {
+                match finding {
+                    crate::audit::Finding::Warning(w) => tracing::warn!(source = "tyk.conf", "{w}"),
+                    crate::audit::Finding::Refused(reason) => {
+                        let field = reason.split(' ').next().unwrap_or_default().to_owned();
+                        let why = reason[field.len()..].trim_start().to_owned();
+                        issues.push(ConfigIssue { field, reason: why });
+                    }
+                }
+            }
+        }
         let mut r = Reader {
             root,
             issues: &mut issues,

@@ -37,6 +37,12 @@ pub(super) const OTHER_AUTH_FLAGS: [(&str, &str); 8] = [
 pub fn parse_classic(bytes: &[u8]) -> Result<ApiDefinition, ApiDefError> {
     let classic = parse_json(bytes)?;
     let spec = spec_from_classic(&classic)?;
+    if let Some(map) = classic.as_object() {
+        let findings = crate::audit::audit(super::fields::CLASSIC_FIELDS, "", map);
+        if let Some(reason) = crate::audit::first_refusal(findings, "classic API definition") {
+            return Err(ApiDefError::Validation(reason));
+        }
+    }
     spec.validate()?;
     Ok(ApiDefinition {
         spec,

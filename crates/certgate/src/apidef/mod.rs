@@ -45,6 +45,7 @@
 
 mod classic;
 mod field;
+pub mod fields;
 mod oas;
 mod paths;
 #[cfg(test)]

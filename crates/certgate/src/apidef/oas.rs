@@ -18,6 +18,12 @@ use super::{
 pub fn parse_oas(bytes: &[u8]) -> Result<ApiDefinition, ApiDefError> {
     let doc = parse_json(bytes)?;
     let (spec, token) = spec_from_oas(&doc)?;
+    if let Some(ext) = doc.get(TYK_EXTENSION).and_then(Value::as_object) {
+        let findings = crate::audit::audit(super::fields::OAS_FIELDS, "x-tyk-api-gateway.", ext);
+        if let Some(reason) = crate::audit::first_refusal(findings, "OAS API definition") {
+            return Err(ApiDefError::Validation(reason));
+        }
+    }
     let classic = classic_json(&spec, token.as_ref());
     spec.validate()?;
     Ok(ApiDefinition {
@@ -114,8 +120,10 @@ fn spec_from_oas(doc: &Value) -> Result<(ApiSpec, Option<RawAuthConfig>), ApiDef
 /// OAS APIs are not versioned; `middleware.operations` allow / block / ignoreAuthentication
 /// become the lists of the single `Default` version, as in Tyk's Classic conversion.
 fn oas_versioning(root: Fields<'_>, ext: Fields<'_>) -> Result<Versioning, ApiDefError> {
+    let info = ext.req_obj("info")?;
     let mut versioning = Versioning {
         not_versioned: true,
+        expiration: paths::expiry_field(info.fields(), "expiration")?,
         ..Versioning::default()
     };
     let Some(middleware) = ext.opt_obj("middleware")? else {
@@ -396,6 +404,12 @@ fn classic_json(spec: &ApiSpec, token: Option<&RawAuthConfig>) -> Value {
             "versions": {},
         },
     });
+    if let (Some(at), Some(map)) = (spec.versioning.expiration, classic.as_object_mut()) {
+        map.insert(
+            "expiration".to_owned(),
+            Value::from(paths::format_expiry(at)),
+        );
+    }
     // The operations' lists, as the `Default` version (re-parsed as Classic, they give
     // the same rules).
     if let Some(versions) = classic

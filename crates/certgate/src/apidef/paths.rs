@@ -288,6 +288,21 @@ pub fn parse_expiry(text: &str) -> Option<i64> {
     )
 }
 
+/// Formats unix seconds in [`EXPIRY_FORMAT`] (the inverse of [`parse_expiry`]).
+pub fn format_expiry(at: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(at) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
 /// `expires` / `expiration`: `None` for never (`""`, `"-1"`), else the instant, or a
 /// validation error naming `field` (Tyk treats an unreadable date as already expired).
 pub(super) fn expiry_field(f: Fields<'_>, key: &str) -> Result<Option<i64>, ApiDefError> {
@@ -586,6 +601,7 @@ mod tests {
     fn expiry_is_gos_layout() {
         assert_eq!(parse_expiry("1970-01-01 00:00"), Some(0));
         assert_eq!(parse_expiry("2000-03-01 1:05"), Some(951_872_700));
+        assert_eq!(format_expiry(951_872_700), "2000-03-01 01:05");
         for bad in [
             "2000-3-01 10:05",
             "2000-02-30 10:00",

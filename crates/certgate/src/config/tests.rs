@@ -405,3 +405,41 @@ fn edge_settings_defaults_overrides_and_refusals() {
         assert!(fields.contains(&f), "missing {f} in {fields:?}");
     }
 }
+
+/// Issue 12 #8: every `tyk.conf` field has a fate, the same in the docs.
+#[test]
+fn audit_table_matches_the_docs() {
+    crate::audit::assert_documented(fields::CONFIG_FIELDS, "tyk.conf");
+    let mut paths: Vec<&str> = fields::CONFIG_FIELDS.iter().map(|f| f.path).collect();
+    paths.sort_unstable();
+    let before = paths.len();
+    paths.dedup();
+    assert_eq!(before, paths.len(), "a field is listed twice");
+}
+
+/// Issue 12 #8: a refused field set in `tyk.conf` is a load error naming it; set to its
+/// zero value, or an ignored field, it loads.
+#[test]
+fn config_refuses_fields_it_cannot_honour() {
+    let got = issues(load(
+        json!({"ignore_endpoint_case": true,
+               "http_server_options": {"enable_path_prefix_matching": true},
+               "slave_options": {"use_rpc": false, "call_timeout": 30}}),
+        &[],
+    ));
+    assert_eq!(
+        reasons_for(&got, "ignore_endpoint_case"),
+        "is not supported by certgate: case-insensitive endpoint matching not implemented"
+    );
+    assert!(
+        reasons_for(&got, "http_server_options.enable_path_prefix_matching")
+            .starts_with("is not supported by certgate")
+    );
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(load(
+        json!({"ignore_endpoint_case": false, "enable_jsvm": true, "log_level": "debug",
+               "http_server_options": {"enable_path_prefix_matching": false}}),
+        &[],
+    )
+    .is_ok());
+}

@@ -163,3 +163,56 @@ fn oas_operations_become_the_default_versions_lists() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn audit_table_matches_the_docs() {
+    use crate::apidef::fields::{CLASSIC_FIELDS, OAS_FIELDS};
+    crate::audit::assert_documented(CLASSIC_FIELDS, "Classic");
+    crate::audit::assert_documented(OAS_FIELDS, "x-tyk-api-gateway");
+    for table in [CLASSIC_FIELDS, OAS_FIELDS] {
+        let mut paths: Vec<&str> = table.iter().map(|f| f.path).collect();
+        paths.sort_unstable();
+        let before = paths.len();
+        paths.dedup();
+        assert_eq!(before, paths.len(), "a field is listed twice");
+    }
+}
+
+#[test]
+fn parsers_consult_the_field_table() {
+    let mut d = minimal_classic();
+    d["enable_ip_whitelisting"] = json!(true);
+    d["allowed_ips"] = json!(["10.0.0.1"]);
+    assert_eq!(
+        reason(&d),
+        "enable_ip_whitelisting is not supported by certgate: IP allow list not implemented"
+    );
+    // Set to its zero value, a refused field is harmless; ignored and unknown fields load.
+    d["enable_ip_whitelisting"] = json!(false);
+    d["slug"] = json!("s");
+    d["brand_new_field"] = json!({"x": 1});
+    d["proxy"]["transport"] = json!({"proxy_url": "", "ssl_insecure_skip_verify": false});
+    d["graphql"] = json!({"enabled": false, "execution_mode": "proxyOnly"});
+    assert!(parse_classic(&bytes(&d)).is_ok());
+    d["proxy"]["preserve_host_header"] = json!(true);
+    assert_eq!(
+        reason(&d),
+        "proxy.preserve_host_header is not supported by certgate: changes the upstream Host"
+    );
+
+    let mut doc = cert_oas();
+    doc["paths"] = json!({"/a": {"get": {"operationId": "a"}}});
+    doc["x-tyk-api-gateway"]["middleware"] = json!({"operations": {"a": {
+        "allow": {"enabled": true}, "urlRewrite": {"enabled": true, "pattern": "x"}}}});
+    match parse_oas(&bytes(&doc)) {
+        Err(ApiDefError::Validation(r)) => assert_eq!(
+            r,
+            "x-tyk-api-gateway.middleware.operations.a.urlRewrite is not supported by certgate: \
+             URL rewrites not implemented"
+        ),
+        other => panic!("{other:?}"),
+    }
+    doc["x-tyk-api-gateway"]["middleware"]["operations"]["a"]["urlRewrite"]["enabled"] =
+        json!(false);
+    assert!(parse_oas(&bytes(&doc)).is_ok());
+}
