@@ -25,7 +25,6 @@ pub const API: &str = "race";
 pub async fn race_node(storage: serde_json::Value, up: &Upstream) -> Gw {
     gateway()
         .set("storage", storage)
-        .set("node_secret", json!("race-secret"))
         .set(
             "local_session_cache",
             json!({"cached_session_timeout": 300}),
