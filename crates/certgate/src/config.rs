@@ -122,6 +122,9 @@ pub struct HttpServerOptions {
     pub write_timeout: Duration,
     /// **certgate**: TLS session resumption (tickets and the session cache); default on.
     pub session_resumption: bool,
+    /// `enable_path_prefix_matching` / `enable_path_suffix_matching`: how endpoint
+    /// lists and `allowed_urls` patterns are anchored.
+    pub path_matching: crate::apidef::PathMatching,
 }
 
 /// `security`.
@@ -356,6 +359,10 @@ impl Config {
             min_version,
             max_version,
             enable_http2: r.bool("http_server_options.enable_http2", false),
+            path_matching: crate::apidef::PathMatching {
+                prefix: r.bool("http_server_options.enable_path_prefix_matching", false),
+                suffix: r.bool("http_server_options.enable_path_suffix_matching", false),
+            },
             skip_client_ca_announcement: r
                 .bool("http_server_options.skip_client_ca_announcement", false),
             ssl_ciphers: r.strings("http_server_options.ssl_ciphers"),

@@ -54,8 +54,8 @@ mod tests;
 pub use classic::parse_classic;
 pub use oas::parse_oas;
 pub use paths::{
-    parse_expiry, prepare_pattern, EndpointStatus, PathRule, RuleKind, RuleMethods, VersionRules,
-    EXPIRY_FORMAT,
+    anchored, cached_regex, parse_expiry, prepare_pattern, EndpointStatus, PathMatching, PathRule,
+    RuleKind, RuleMethods, VersionRules, EXPIRY_FORMAT,
 };
 
 use serde_json::Value;

@@ -23,6 +23,15 @@ use serde_json::{json, Map, Value};
 use super::field::Fields;
 use super::ApiDefError;
 
+/// `http_server_options.enable_path_prefix_matching` / `enable_path_suffix_matching`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathMatching {
+    /// A pattern starting with `/` must match from the start of the path.
+    pub prefix: bool,
+    /// A pattern must match to the end of the path.
+    pub suffix: bool,
+}
+
 /// Tyk's `expires` / `expiration` layout, `2006-01-02 15:04` (UTC).
 pub const EXPIRY_FORMAT: &str = "2006-01-02 15:04";
 
@@ -62,9 +71,14 @@ pub enum RuleMethods {
 /// A compiled path pattern; compares by its source.
 #[derive(Clone, Debug)]
 pub struct Pattern {
-    /// The regex as compiled (after Tyk's preparation).
+    /// The regex as compiled with Tyk's default matching (prefix and suffix off).
     pub source: String,
     re: Arc<Regex>,
+    /// The path after Tyk's preparation, before anchoring and `(?i)`.
+    prepared: String,
+    ignore_case: bool,
+    /// Ignored rules: always anchored at both ends.
+    whole: bool,
 }
 
 impl PartialEq for Pattern {
@@ -75,10 +89,59 @@ impl PartialEq for Pattern {
 impl Eq for Pattern {}
 
 impl Pattern {
-    /// Whether the pattern matches `path`.
-    fn matches(&self, path: &str) -> bool {
-        self.re.is_match(path)
+    /// Whether the pattern matches `path` under `m` (Tyk's `PreparePathRegexp` anchoring).
+    fn matches(&self, path: &str, m: PathMatching) -> bool {
+        if self.whole || !(m.prefix || m.suffix) {
+            return self.re.is_match(path);
+        }
+        let source = anchored(&self.prepared, self.ignore_case, m);
+        cached_regex(&source).is_some_and(|re| re.is_match(path))
     }
+}
+
+/// Tyk's anchoring: `^` before a pattern starting with `/` (prefix), `$` after one not
+/// ending with `$` (suffix); then `(?i)` for case-insensitive rules.
+pub fn anchored(prepared: &str, ignore_case: bool, m: PathMatching) -> String {
+    let mut p = String::with_capacity(prepared.len() + 6);
+    if ignore_case {
+        p.push_str("(?i)");
+    }
+    if m.prefix && prepared.starts_with('/') {
+        p.push('^');
+    }
+    p.push_str(prepared);
+    if m.suffix && !prepared.ends_with('$') {
+        p.push('$');
+    }
+    p
+}
+
+const REGEX_CACHE_MAX: usize = 4096;
+
+/// Compiled request-time patterns (`allowed_urls`, anchored list rules), shared by all
+/// requests. An invalid pattern matches nothing (fail closed).
+pub fn cached_regex(pattern: &str) -> Option<Arc<Regex>> {
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+    static CACHE: OnceLock<RwLock<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| RwLock::new(HashMap::new()));
+    if let Ok(c) = cache.read() {
+        if let Some(r) = c.get(pattern) {
+            return r.clone();
+        }
+    }
+    let compiled = regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .ok()
+        .map(Arc::new);
+    if let Ok(mut c) = cache.write() {
+        if c.len() >= REGEX_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(pattern.to_owned(), compiled.clone());
+    }
+    compiled
 }
 
 /// One entry of a white, black or ignored list.
@@ -131,9 +194,15 @@ impl VersionRules {
 
     /// Tyk's `URLAllowedAndIgnored` for `method` on `clean` (listen path stripped) and
     /// `full` (as received, decoded).
-    pub fn evaluate(&self, method: &str, clean: &str, full: &str) -> EndpointStatus {
+    pub fn evaluate(
+        &self,
+        method: &str,
+        clean: &str,
+        full: &str,
+        m: PathMatching,
+    ) -> EndpointStatus {
         for rule in &self.rules {
-            if !(rule.pattern.matches(clean) || rule.pattern.matches(full)) {
+            if !(rule.pattern.matches(clean, m) || rule.pattern.matches(full, m)) {
                 continue;
             }
             let allowed_action = match &rule.methods {
@@ -234,12 +303,14 @@ pub(super) fn rule(
     methods: RuleMethods,
     ignore_case: bool,
 ) -> Result<PathRule, ApiDefError> {
-    let prepared = prepare_pattern(path, ignore_case);
+    let prepared = prepare_pattern(path, false);
+    let default = anchored(&prepared, ignore_case, PathMatching::default());
+    let whole = kind == RuleKind::Ignored;
     // Ignored rules skip authentication: they must match the whole path (certgate).
-    let source = if kind == RuleKind::Ignored {
-        format!("^(?:{prepared})$")
+    let source = if whole {
+        format!("^(?:{default})$")
     } else {
-        prepared
+        default
     };
     let re = regex::RegexBuilder::new(&source)
         .size_limit(1 << 20)
@@ -255,6 +326,9 @@ pub(super) fn rule(
         pattern: Pattern {
             source,
             re: Arc::new(re),
+            prepared,
+            ignore_case,
+            whole,
         },
         methods,
         ignore_case,
@@ -531,6 +605,45 @@ fn operation_route(root: Fields<'_>, op_id: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
+    const D: PathMatching = PathMatching {
+        prefix: false,
+        suffix: false,
+    };
+
+    #[test]
+    fn prefix_and_suffix_matching_anchor_as_tyk_does() {
+        let v = rules(&[(RuleKind::WhiteList, "/users", RuleMethods::Any)]);
+        let both = PathMatching {
+            prefix: true,
+            suffix: true,
+        };
+        let prefix = PathMatching {
+            prefix: true,
+            suffix: false,
+        };
+        assert_eq!(
+            v.evaluate("GET", "/x/users", "/api/x/users", D),
+            EndpointStatus::Ok
+        );
+        assert_eq!(
+            v.evaluate("GET", "/x/users", "/api/x/users", prefix),
+            EndpointStatus::Forbidden
+        );
+        assert_eq!(
+            v.evaluate("GET", "/users/1", "/api/users/1", prefix),
+            EndpointStatus::Ok
+        );
+        assert_eq!(
+            v.evaluate("GET", "/users/1", "/api/users/1", both),
+            EndpointStatus::Forbidden
+        );
+        assert_eq!(
+            v.evaluate("GET", "/users", "/api/users", both),
+            EndpointStatus::Ok
+        );
+        assert_eq!(anchored("/a", true, both), "(?i)^/a$");
+    }
+
     fn rules(list: &[(RuleKind, &str, RuleMethods)]) -> VersionRules {
         VersionRules {
             rules: list
@@ -558,7 +671,7 @@ mod tests {
             (BlackList, "/admin", RuleMethods::Any),
             (WhiteList, "/users", RuleMethods::One("GET".into())),
         ]);
-        let e = |m: &str, p: &str| v.evaluate(m, p, &format!("/api{p}"));
+        let e = |m: &str, p: &str| v.evaluate(m, p, &format!("/api{p}"), D);
         assert_eq!(e("GET", "/users/1"), EndpointStatus::Ok);
         assert_eq!(e("POST", "/users/1"), EndpointStatus::Forbidden);
         assert_eq!(e("GET", "/admin"), EndpointStatus::Forbidden);
@@ -569,9 +682,9 @@ mod tests {
         assert_eq!(e("GET", "/health/x"), EndpointStatus::Forbidden);
         // Without a white list, unlisted paths pass; black list is a search.
         let v = rules(&[(BlackList, "/admin", RuleMethods::Any)]);
-        assert_eq!(v.evaluate("GET", "/x", "/api/x"), EndpointStatus::Ok);
+        assert_eq!(v.evaluate("GET", "/x", "/api/x", D), EndpointStatus::Ok);
         assert_eq!(
-            v.evaluate("GET", "/x/admin/y", "/api/x/admin/y"),
+            v.evaluate("GET", "/x/admin/y", "/api/x/admin/y", D),
             EndpointStatus::Forbidden
         );
         // method_actions: listed method with no_action decides, other actions block,
@@ -584,17 +697,20 @@ mod tests {
             ),
             (WhiteList, "/b", RuleMethods::Any),
         ]);
-        assert_eq!(v.evaluate("GET", "/a", "/a"), EndpointStatus::Ok);
-        assert_eq!(v.evaluate("PUT", "/a", "/a"), EndpointStatus::Forbidden);
-        assert_eq!(v.evaluate("POST", "/a", "/a"), EndpointStatus::Forbidden);
-        assert_eq!(v.evaluate("DELETE", "/b", "/b"), EndpointStatus::Ok);
+        assert_eq!(v.evaluate("GET", "/a", "/a", D), EndpointStatus::Ok);
+        assert_eq!(v.evaluate("PUT", "/a", "/a", D), EndpointStatus::Forbidden);
+        assert_eq!(v.evaluate("POST", "/a", "/a", D), EndpointStatus::Forbidden);
+        assert_eq!(v.evaluate("DELETE", "/b", "/b", D), EndpointStatus::Ok);
     }
 
     #[test]
     fn whole_match_finds_longer_alternatives() {
         let v = rules(&[(RuleKind::Ignored, "/a|/a/b", RuleMethods::Any)]);
-        assert_eq!(v.evaluate("GET", "/a/b", "/a/b"), EndpointStatus::Ignored);
-        assert_eq!(v.evaluate("GET", "/a/bc", "/a/bc"), EndpointStatus::Ok);
+        assert_eq!(
+            v.evaluate("GET", "/a/b", "/a/b", D),
+            EndpointStatus::Ignored
+        );
+        assert_eq!(v.evaluate("GET", "/a/bc", "/a/bc", D), EndpointStatus::Ok);
     }
 
     #[test]

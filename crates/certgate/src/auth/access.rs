@@ -2,14 +2,13 @@
 //! method+path combinations a session may use.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
 
 use http::request::Parts;
 use http::StatusCode;
-use regex::Regex;
 
-use crate::apidef::{ApiSpec, EndpointStatus};
+use crate::apidef::{
+    anchored, cached_regex, prepare_pattern, ApiSpec, EndpointStatus, PathMatching,
+};
 use crate::errors::{msg, ProxyError};
 use crate::session::SessionState;
 
@@ -101,6 +100,7 @@ pub fn endpoint_status(
     method: &http::Method,
     path: &str,
     now: i64,
+    matching: PathMatching,
 ) -> Result<EndpointStatus, ProxyError> {
     let v = &spec.versioning;
     if v.expiration.is_some_and(|at| now >= at) {
@@ -120,7 +120,7 @@ pub fn endpoint_status(
         return Ok(EndpointStatus::Ok);
     };
     let clean = strip_listen_path(&spec.listen_path, path);
-    match rules.evaluate(method.as_str(), &clean, path) {
+    match rules.evaluate(method.as_str(), &clean, path, matching) {
         EndpointStatus::Forbidden => Err(ProxyError::new(
             StatusCode::FORBIDDEN,
             msg::ENDPOINT_FORBIDDEN,
@@ -226,12 +226,18 @@ fn unescape(s: &str, strict: bool) -> Option<Cow<'_, [u8]>> {
 
 /// AccessRightsCheck and GranularAccess. `path` is the canonical request path
 /// ([`crate::path`]), listen path included, as Tyk matches `r.URL.Path`.
+///
+/// With `enable_path_prefix_matching` (Tyk 5's GranularAccess), each pattern is
+/// prepared as Tyk's `PreparePathRegexp` (`{id}`, `/*`, `^` and `$` per the flags) and
+/// matched against the path with the listen path stripped and the full path; otherwise
+/// the pattern is searched in the full path (`$` appended with suffix matching alone).
 pub fn check(
     spec: &ApiSpec,
     s: &SessionState,
     version: Option<&str>,
     method: &http::Method,
     path: &str,
+    matching: PathMatching,
 ) -> Result<(), ProxyError> {
     // Empty access rights: every API (Tyk).
     if s.access_rights.is_empty() {
@@ -248,10 +254,28 @@ pub fn check(
     if ar.allowed_urls.is_empty() {
         return Ok(());
     }
+    let clean = matching
+        .prefix
+        .then(|| strip_listen_path(&spec.listen_path, path));
     // Methods compare exactly, as Tyk's `method == r.Method`: `get` is not `GET`.
     let allowed = ar.allowed_urls.iter().any(|u| {
-        u.methods.iter().any(|m| m == method.as_str())
-            && regex_for(&u.url).is_some_and(|re| re.is_match(path))
+        if !u.methods.iter().any(|m| m == method.as_str()) {
+            return false;
+        }
+        match &clean {
+            Some(clean) => {
+                let pattern = anchored(&prepare_pattern(&u.url, false), false, matching);
+                [clean.as_ref(), path].iter().any(|p| {
+                    *p == pattern
+                        || pattern.strip_prefix('^').and_then(|x| x.strip_suffix('$')) == Some(*p)
+                        || cached_regex(&pattern).is_some_and(|re| re.is_match(p))
+                })
+            }
+            None if matching.suffix && !u.url.ends_with('$') => {
+                cached_regex(&format!("{}$", u.url)).is_some_and(|re| re.is_match(path))
+            }
+            None => cached_regex(&u.url).is_some_and(|re| re.is_match(path)),
+        }
     });
     if allowed {
         Ok(())
@@ -263,36 +287,40 @@ pub fn check(
     }
 }
 
-const REGEX_CACHE_MAX: usize = 4096;
-
-/// Compiled `allowed_urls` patterns, shared by all requests. An invalid pattern
-/// matches nothing (fail closed).
-fn regex_for(pattern: &str) -> Option<Arc<Regex>> {
-    static CACHE: OnceLock<RwLock<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| RwLock::new(HashMap::new()));
-    if let Ok(c) = cache.read() {
-        if let Some(r) = c.get(pattern) {
-            return r.clone();
-        }
-    }
-    let compiled = regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .ok()
-        .map(Arc::new);
-    if let Ok(mut c) = cache.write() {
-        if c.len() >= REGEX_CACHE_MAX {
-            c.clear();
-        }
-        c.insert(pattern.to_owned(), compiled.clone());
-    }
-    compiled
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::session::{AccessDefinition, AccessSpec};
+
+    const D: PathMatching = PathMatching {
+        prefix: false,
+        suffix: false,
+    };
+
+    #[test]
+    fn allowed_urls_follow_prefix_and_suffix_matching() {
+        let s = session(vec![url("/users/{id}", &["GET"])], vec![]);
+        let mut api = spec();
+        api.listen_path = "/api/".into();
+        let get = http::Method::GET;
+        let both = PathMatching {
+            prefix: true,
+            suffix: true,
+        };
+        // Tyk's default: the raw pattern searched in the full path (no `{id}` rewrite).
+        assert!(check(&api, &s, None, &get, "/api/users/7", D).is_err());
+        assert!(check(&api, &s, None, &get, "/api/users/7", both).is_ok());
+        assert!(check(&api, &s, None, &get, "/api/users/7/x", both).is_err());
+        assert!(check(&api, &s, None, &get, "/api/x/users/7", both).is_err());
+        let s = session(vec![url("/users", &["GET"])], vec![]);
+        let suffix = PathMatching {
+            prefix: false,
+            suffix: true,
+        };
+        assert!(check(&api, &s, None, &get, "/api/users/7", D).is_ok());
+        assert!(check(&api, &s, None, &get, "/api/users/7", suffix).is_err());
+        assert!(check(&api, &s, None, &get, "/api/x/users", suffix).is_ok());
+    }
 
     fn spec() -> ApiSpec {
         ApiSpec {
@@ -327,26 +355,26 @@ mod tests {
     fn allowed_urls_need_method_and_path() {
         let s = session(vec![url("/users/[0-9]+", &["GET"])], vec![]);
         let get = http::Method::GET;
-        assert!(check(&spec(), &s, None, &get, "/api/users/12").is_ok());
-        let e = check(&spec(), &s, None, &http::Method::POST, "/api/users/12").unwrap_err();
+        assert!(check(&spec(), &s, None, &get, "/api/users/12", D).is_ok());
+        let e = check(&spec(), &s, None, &http::Method::POST, "/api/users/12", D).unwrap_err();
         assert_eq!(e.message, msg::RESOURCE_DISALLOWED);
-        assert!(check(&spec(), &s, None, &get, "/api/orders").is_err());
+        assert!(check(&spec(), &s, None, &get, "/api/orders", D).is_err());
         // An invalid pattern allows nothing.
         let s = session(vec![url("(", &["GET"])], vec![]);
-        assert!(check(&spec(), &s, None, &get, "/(").is_err());
+        assert!(check(&spec(), &s, None, &get, "/(", D).is_err());
     }
 
     #[test]
     fn methods_compare_exactly() {
         let s = session(vec![url("/users", &["GET"])], vec![]);
         let lower = http::Method::from_bytes(b"get").unwrap();
-        let e = check(&spec(), &s, None, &lower, "/users").unwrap_err();
+        let e = check(&spec(), &s, None, &lower, "/users", D).unwrap_err();
         assert_eq!(e.message, msg::RESOURCE_DISALLOWED);
-        assert!(check(&spec(), &s, None, &http::Method::GET, "/users").is_ok());
+        assert!(check(&spec(), &s, None, &http::Method::GET, "/users", D).is_ok());
         // A rule listing a lower-case method allows exactly that method.
         let s = session(vec![url("/users", &["get"])], vec![]);
-        assert!(check(&spec(), &s, None, &lower, "/users").is_ok());
-        assert!(check(&spec(), &s, None, &http::Method::GET, "/users").is_err());
+        assert!(check(&spec(), &s, None, &lower, "/users", D).is_ok());
+        assert!(check(&spec(), &s, None, &http::Method::GET, "/users", D).is_err());
     }
 
     fn versioned(location: &str) -> ApiSpec {
@@ -443,12 +471,12 @@ mod tests {
     #[test]
     fn versions_must_be_granted() {
         let s = session(vec![], vec!["v1"]);
-        assert!(check(&spec(), &s, Some("v1"), &http::Method::GET, "/").is_ok());
-        assert!(check(&spec(), &s, Some("v2"), &http::Method::GET, "/").is_err());
+        assert!(check(&spec(), &s, Some("v1"), &http::Method::GET, "/", D).is_ok());
+        assert!(check(&spec(), &s, Some("v2"), &http::Method::GET, "/", D).is_err());
         let mut other = spec();
         other.api_id = "b".into();
         assert_eq!(
-            check(&other, &s, None, &http::Method::GET, "/")
+            check(&other, &s, None, &http::Method::GET, "/", D)
                 .unwrap_err()
                 .message,
             msg::DISALLOWED
@@ -458,7 +486,8 @@ mod tests {
             &SessionState::default(),
             None,
             &http::Method::GET,
-            "/"
+            "/",
+            D
         )
         .is_ok());
     }

@@ -285,7 +285,9 @@ pub async fn authenticate(
     // nothing is escaped.
     let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
     // VersionCheck: expiry and the version's ignored / black / white lists.
-    let endpoint = access::endpoint_status(spec, version.as_ref(), &parts.method, &path, now)?;
+    let matching = ctx.cfg.http_server_options.path_matching;
+    let endpoint =
+        access::endpoint_status(spec, version.as_ref(), &parts.method, &path, now, matching)?;
     // API-global rate limit (Tyk's RateCheckMW, before authentication).
     let g = &spec.global_rate_limit;
     if !g.disabled && g.rate > 0.0 && g.per > 0.0 {
@@ -364,7 +366,7 @@ pub async fn authenticate(
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
     }
     let requested = version.as_ref().map(|v| v.requested.as_str());
-    access::check(spec, &effective, requested, &parts.method, &path)?;
+    access::check(spec, &effective, requested, &parts.method, &path, matching)?;
     let headers = rate_and_quota(ctx, spec, &found.key, &effective).await?;
     Ok(Authorized {
         session: Some(Authenticated {

@@ -34,6 +34,7 @@ pub const CONFIG_FIELDS: &[FieldFate] = &[
         "certgate's own",
     ),
     h("http_server_options.certificates", ""),
+    h("http_server_options.enable_http2", ""),
     h("http_server_options.enable_session_resumption", ""),
     h("http_server_options.max_request_body_size", ""),
     h("http_server_options.max_version", ""),
@@ -45,13 +46,13 @@ pub const CONFIG_FIELDS: &[FieldFate] = &[
     h("http_server_options.ssl_ciphers", ""),
     h("http_server_options.use_ssl", ""),
     h("http_server_options.write_timeout", ""),
-    r(
+    h(
         "http_server_options.enable_path_prefix_matching",
-        "endpoint lists and allowed_urls use Tyk's default matching",
+        "endpoint lists and allowed_urls anchored at the start, as in Tyk 5",
     ),
-    r(
+    h(
         "http_server_options.enable_path_suffix_matching",
-        "endpoint lists and allowed_urls use Tyk's default matching",
+        "endpoint lists and allowed_urls anchored at the end, as in Tyk 5",
     ),
     h("listen_address", ""),
     h("listen_port", ""),
