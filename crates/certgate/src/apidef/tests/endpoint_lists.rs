@@ -194,6 +194,13 @@ fn parsers_consult_the_field_table() {
     d["proxy"]["transport"] = json!({"proxy_url": "", "ssl_insecure_skip_verify": false});
     d["graphql"] = json!({"enabled": false, "execution_mode": "proxyOnly"});
     assert!(parse_classic(&bytes(&d)).is_ok());
+    d["auth_configs"] = json!({"authToken": {"use_certificate": true, "validate_signature": true}});
+    assert_eq!(
+        reason(&d),
+        "auth_configs.authToken.validate_signature is not supported by certgate: token \
+         signature validation not implemented"
+    );
+    d["auth_configs"]["authToken"]["validate_signature"] = json!(false);
     d["proxy"]["preserve_host_header"] = json!(true);
     assert_eq!(
         reason(&d),
