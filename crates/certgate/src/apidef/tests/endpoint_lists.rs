@@ -222,4 +222,17 @@ fn parsers_consult_the_field_table() {
     doc["x-tyk-api-gateway"]["middleware"]["operations"]["a"]["urlRewrite"]["enabled"] =
         json!(false);
     assert!(parse_oas(&bytes(&doc)).is_ok());
+    doc["x-tyk-api-gateway"]["server"]["authentication"]["securitySchemes"] = json!({"key": {
+        "enabled": true, "header": {"enabled": true, "name": "X-Key"},
+        "signatureValidation": {"enabled": true, "algorithm": "MasherySHA256"}}});
+    match parse_oas(&bytes(&doc)) {
+        Err(ApiDefError::Validation(r)) => assert!(
+            r.starts_with(
+                "x-tyk-api-gateway.server.authentication.securitySchemes.key.signatureValidation \
+                 is not supported by certgate"
+            ),
+            "{r}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
