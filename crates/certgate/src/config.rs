@@ -12,6 +12,7 @@
 
 mod edge;
 mod env;
+pub mod fields;
 mod secrets;
 
 use std::fmt;
@@ -121,6 +122,9 @@ pub struct HttpServerOptions {
     pub write_timeout: Duration,
     /// **certgate**: TLS session resumption (tickets and the session cache); default on.
     pub session_resumption: bool,
+    /// `enable_path_prefix_matching` / `enable_path_suffix_matching`: how endpoint
+    /// lists and `allowed_urls` patterns are anchored.
+    pub path_matching: crate::apidef::PathMatching,
 }
 
 /// `security`.
@@ -302,6 +306,18 @@ impl Config {
         mut issues: Vec<ConfigIssue>,
         check_secrets: bool,
     ) -> Result<Self, Vec<ConfigIssue>> {
+        if let Some(map) = root.as_object() {
+            for finding in crate::audit::audit(fields::CONFIG_FIELDS, "", map) {
+                match finding {
+                    crate::audit::Finding::Warning(w) => tracing::warn!(source = "tyk.conf", "{w}"),
+                    crate::audit::Finding::Refused(reason) => {
+                        let field = reason.split(' ').next().unwrap_or_default().to_owned();
+                        let why = reason[field.len()..].trim_start().to_owned();
+                        issues.push(ConfigIssue { field, reason: why });
+                    }
+                }
+            }
+        }
         let mut r = Reader {
             root,
             issues: &mut issues,
@@ -345,6 +361,10 @@ impl Config {
             min_version,
             max_version,
             enable_http2: r.bool("http_server_options.enable_http2", false),
+            path_matching: crate::apidef::PathMatching {
+                prefix: r.bool("http_server_options.enable_path_prefix_matching", false),
+                suffix: r.bool("http_server_options.enable_path_suffix_matching", false),
+            },
             skip_client_ca_announcement: r
                 .bool("http_server_options.skip_client_ca_announcement", false),
             ssl_ciphers: r.strings("http_server_options.ssl_ciphers"),

@@ -38,6 +38,14 @@ pub mod msg {
     pub const VERSION_NOT_FOUND: &str = "Version information not found";
     /// Versioned API, unknown version.
     pub const VERSION_UNKNOWN: &str = "This API version does not seem to exist";
+    /// A version's black list, or a white list that does not list the endpoint.
+    pub const ENDPOINT_FORBIDDEN: &str = "Requested endpoint is forbidden";
+    /// The requested version's `expires` has passed.
+    pub const VERSION_EXPIRED: &str =
+        "Api Version has expired, please check documentation or contact administrator";
+    /// The API's `expiration` has passed (APIs that are not versioned).
+    pub const API_EXPIRED: &str =
+        "API has expired, please check documentation or contact administrator";
     /// `allowed_urls` does not allow this method and path.
     pub const RESOURCE_DISALLOWED: &str = "Access to this resource has been disallowed";
     /// `is_inactive` session.

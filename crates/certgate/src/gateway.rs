@@ -425,6 +425,24 @@ async fn build_snapshot(
         } else {
             None
         };
+        if def.spec.versioning.has_ignored() && !def.spec.use_keyless {
+            // A deliberate operator setting, honoured as Tyk does; said at every load so
+            // an open endpoint on an authenticated API is never a surprise.
+            let paths: Vec<&str> = def
+                .spec
+                .versioning
+                .rules
+                .iter()
+                .flat_map(|v| &v.rules)
+                .filter(|r| r.kind == crate::apidef::RuleKind::Ignored)
+                .map(|r| r.path.as_str())
+                .collect();
+            tracing::warn!(
+                api_id = %def.spec.api_id,
+                ?paths,
+                "ignored endpoints: requests to them skip authentication (no certificate or key needed)"
+            );
+        }
         by_id.insert(def.spec.api_id.clone(), apis.len());
         apis.push(Arc::new(LoadedApi {
             def,

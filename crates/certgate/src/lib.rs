@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod apidef;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod certs;

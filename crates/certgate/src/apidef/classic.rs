@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::field::{parse_json, Fields, Obj};
+use super::paths;
 use super::{
     normalize_listen_path, port_from, ApiDefError, ApiDefinition, ApiSpec, AuthStrip,
     AuthTokenConfig, GlobalRateLimit, Versioning, DEFAULT_AUTH_HEADER,
@@ -36,6 +37,12 @@ pub(super) const OTHER_AUTH_FLAGS: [(&str, &str); 8] = [
 pub fn parse_classic(bytes: &[u8]) -> Result<ApiDefinition, ApiDefError> {
     let classic = parse_json(bytes)?;
     let spec = spec_from_classic(&classic)?;
+    if let Some(map) = classic.as_object() {
+        let findings = crate::audit::audit(super::fields::CLASSIC_FIELDS, "", map);
+        if let Some(reason) = crate::audit::first_refusal(findings, "classic API definition") {
+            return Err(ApiDefError::Validation(reason));
+        }
+    }
     spec.validate()?;
     Ok(ApiDefinition {
         spec,
@@ -178,21 +185,71 @@ pub(super) fn auth_strip(configs: &[RawAuthConfig], effective: &AuthTokenConfig)
 }
 
 fn versioning(root: Fields<'_>) -> Result<Versioning, ApiDefError> {
-    let mut versioning = Versioning::default();
+    let mut versioning = Versioning {
+        expiration: paths::expiry_field(root, "expiration")?,
+        ..Versioning::default()
+    };
     if let Some(data) = root.opt_obj("version_data")? {
         let data = data.fields();
         versioning.not_versioned = data.bool("not_versioned")?;
         versioning.default_version = data.string("default_version")?;
         if let Some(versions) = data.opt_obj("versions")? {
-            versioning.versions = versions.fields().keys().cloned().collect();
+            let versions = versions.fields();
+            let mut names = Vec::new();
+            for key in versions.keys() {
+                let entry = versions.req_obj(key)?;
+                let entry = entry.fields();
+                names.push(entry.string("name")?);
+                versioning.versions.push(key.clone());
+                versioning.rules.push(paths::classic_version(key, entry)?);
+            }
+            check_version_names(&versioning, &names, versions)?;
         }
     }
     if let Some(definition) = root.opt_obj("definition")? {
         let definition = definition.fields();
         versioning.location = definition.string("location")?;
         versioning.key = definition.string("key")?;
+        versioning.fallback_to_default = definition.bool("fallback_to_default")?;
+        for flag in ["enabled", "strip_path", "strip_versioning_data"] {
+            if definition.bool(flag)? {
+                return Err(ApiDefError::Validation(format!(
+                    "{} is not supported by certgate",
+                    definition.path_of(flag)
+                )));
+            }
+        }
     }
     Ok(versioning)
+}
+
+/// Tyk keys a version's compiled lists by its `name` field and, for an API that is not
+/// versioned, applies whichever version its map iteration yields first: refuse definitions
+/// where either would make the lists applied a matter of chance.
+fn check_version_names(
+    v: &Versioning,
+    names: &[String],
+    versions: Fields<'_>,
+) -> Result<(), ApiDefError> {
+    if names.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(ApiDefError::Validation(format!(
+            "{}: two versions have the name {dup:?}; Tyk would apply the lists of only one",
+            versions.path_of("<version>.name")
+        )));
+    }
+    let restricted = v.rules.iter().any(|r| !r.rules.is_empty());
+    if v.not_versioned && restricted {
+        return Err(ApiDefError::Validation(
+            "version_data.versions: an API that is not versioned (not_versioned) must have \
+             a single version when it has endpoint lists; Tyk would pick one at random"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Tyk's `RuleAtLeastEnableOneAuthSource`: an enabled method must read at least one of

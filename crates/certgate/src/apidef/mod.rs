@@ -45,12 +45,18 @@
 
 mod classic;
 mod field;
+pub mod fields;
 mod oas;
+mod paths;
 #[cfg(test)]
 mod tests;
 
 pub use classic::parse_classic;
 pub use oas::parse_oas;
+pub use paths::{
+    anchored, cached_regex, parse_expiry, prepare_pattern, EndpointStatus, PathMatching, PathRule,
+    RuleKind, RuleMethods, VersionRules, EXPIRY_FORMAT,
+};
 
 use serde_json::Value;
 
@@ -338,6 +344,30 @@ pub struct Versioning {
     pub key: String,
     /// The names under `version_data.versions`, in document order.
     pub versions: Vec<String>,
+    /// `definition.fallback_to_default`: an unknown version is served as the default one.
+    pub fallback_to_default: bool,
+    /// `expiration` (unix seconds): the API's expiry, checked when it is not versioned.
+    pub expiration: Option<i64>,
+    /// Each version's `expires` and endpoint lists, in the order of `versions`.
+    pub rules: Vec<VersionRules>,
+}
+
+impl Versioning {
+    /// The rules of the version named `name`.
+    pub fn rules_of(&self, name: &str) -> Option<&VersionRules> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// The version whose rules apply to a request on an API that is not versioned: the
+    /// only one (the loader refuses several with rules, where Tyk would pick one at random).
+    pub fn unversioned_rules(&self) -> Option<&VersionRules> {
+        self.rules.first()
+    }
+
+    /// Whether any version has an `ignored` rule (requests there skip authentication).
+    pub fn has_ignored(&self) -> bool {
+        self.rules.iter().any(VersionRules::has_ignored)
+    }
 }
 
 /// Why an API definition was refused.

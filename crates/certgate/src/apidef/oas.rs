@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::classic::{auth_strip, check_auth_sources, RawAuthConfig, OTHER_AUTH_FLAGS};
 use super::field::{parse_json, Fields, Obj};
+use super::paths;
 use super::{
     normalize_listen_path, port_from, ApiDefError, ApiDefinition, ApiSpec, GlobalRateLimit,
     Versioning, TYK_EXTENSION,
@@ -17,6 +18,12 @@ use super::{
 pub fn parse_oas(bytes: &[u8]) -> Result<ApiDefinition, ApiDefError> {
     let doc = parse_json(bytes)?;
     let (spec, token) = spec_from_oas(&doc)?;
+    if let Some(ext) = doc.get(TYK_EXTENSION).and_then(Value::as_object) {
+        let findings = crate::audit::audit(super::fields::OAS_FIELDS, "x-tyk-api-gateway.", ext);
+        if let Some(reason) = crate::audit::first_refusal(findings, "OAS API definition") {
+            return Err(ApiDefError::Validation(reason));
+        }
+    }
     let classic = classic_json(&spec, token.as_ref());
     spec.validate()?;
     Ok(ApiDefinition {
@@ -95,10 +102,7 @@ fn spec_from_oas(doc: &Value) -> Result<(ApiSpec, Option<RawAuthConfig>), ApiDef
         use_mutual_tls_auth,
         client_certificates,
         global_rate_limit: rate_limit(upstream)?,
-        versioning: Versioning {
-            not_versioned: true,
-            ..Versioning::default()
-        },
+        versioning: oas_versioning(root, ext)?,
         ..ApiSpec::default()
     };
 
@@ -114,6 +118,29 @@ fn spec_from_oas(doc: &Value) -> Result<(ApiSpec, Option<RawAuthConfig>), ApiDef
     let configs = [token.clone().unwrap_or_default()];
     spec.auth_strip = auth_strip(&configs, &spec.auth);
     Ok((spec, token))
+}
+
+/// OAS APIs are not versioned; `middleware.operations` allow / block / ignoreAuthentication
+/// become the lists of the single `Default` version, as in Tyk's Classic conversion.
+fn oas_versioning(root: Fields<'_>, ext: Fields<'_>) -> Result<Versioning, ApiDefError> {
+    let info = ext.req_obj("info")?;
+    let mut versioning = Versioning {
+        not_versioned: true,
+        expiration: paths::expiry_field(info.fields(), "expiration")?,
+        ..Versioning::default()
+    };
+    let Some(middleware) = ext.opt_obj("middleware")? else {
+        return Ok(versioning);
+    };
+    let middleware = middleware.fields();
+    if let Some(operations) = middleware.opt_obj("operations")? {
+        let rules = paths::oas_rules(root, operations.fields())?;
+        if !rules.rules.is_empty() {
+            versioning.versions.push(rules.name.clone());
+            versioning.rules.push(rules);
+        }
+    }
+    Ok(versioning)
 }
 
 /// The OpenAPI part Tyk's schema validation requires before looking at the extension.
@@ -380,6 +407,22 @@ fn classic_json(spec: &ApiSpec, token: Option<&RawAuthConfig>) -> Value {
             "versions": {},
         },
     });
+    if let (Some(at), Some(map)) = (spec.versioning.expiration, classic.as_object_mut()) {
+        map.insert(
+            "expiration".to_owned(),
+            Value::from(paths::format_expiry(at)),
+        );
+    }
+    // The operations' lists, as the `Default` version (re-parsed as Classic, they give
+    // the same rules).
+    if let Some(versions) = classic
+        .pointer_mut("/version_data/versions")
+        .and_then(Value::as_object_mut)
+    {
+        for rules in &spec.versioning.rules {
+            versions.insert(rules.name.clone(), rules.to_classic_json());
+        }
+    }
     if let Some(map) = classic.as_object_mut() {
         for (flag, method) in OTHER_AUTH_FLAGS {
             if spec.other_auth_methods.iter().any(|m| m == method) {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::classic::spec_from_classic;
 use super::*;
 
+mod endpoint_lists;
 mod robustness;
 mod strip_auth;
 

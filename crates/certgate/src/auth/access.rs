@@ -2,14 +2,13 @@
 //! method+path combinations a session may use.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
 
 use http::request::Parts;
 use http::StatusCode;
-use regex::Regex;
 
-use crate::apidef::ApiSpec;
+use crate::apidef::{
+    anchored, cached_regex, prepare_pattern, ApiSpec, EndpointStatus, PathMatching,
+};
 use crate::errors::{msg, ProxyError};
 use crate::session::SessionState;
 
@@ -21,9 +20,21 @@ fn ambiguous() -> ProxyError {
     ProxyError::new(StatusCode::BAD_REQUEST, VERSION_AMBIGUOUS)
 }
 
+/// The version a request asked for and the one whose lists apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedVersion {
+    /// As requested (or the default when none was): what AccessRightsCheck compares
+    /// with the session's `versions`, as Tyk does even after a fallback.
+    pub requested: String,
+    /// The version served: `requested`, or the default one when
+    /// `definition.fallback_to_default` replaced an unknown version.
+    pub effective: String,
+}
+
 /// Tyk's VersionCheck for a versioned Classic API: the requested version (header,
 /// query parameter or first path segment after the listen path, else the default)
-/// must be one of the API's versions. `None` for APIs that are not versioned.
+/// must be one of the API's versions, or, with `fallback_to_default`, the default
+/// version stands in for an unknown one. `None` for APIs that are not versioned.
 ///
 /// The version is read as the upstream will read it: a header must be present once
 /// and readable; a query parameter is decoded as Go's `URL.Query().Get` does (first
@@ -34,7 +45,7 @@ pub fn requested_version(
     spec: &ApiSpec,
     parts: &Parts,
     upstream_path: &str,
-) -> Result<Option<String>, ProxyError> {
+) -> Result<Option<RequestedVersion>, ProxyError> {
     let v = &spec.versioning;
     if v.not_versioned {
         return Ok(None);
@@ -61,10 +72,72 @@ pub fn requested_version(
             ))
         }
     };
-    if !v.versions.contains(&version) {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN));
+    if v.versions.contains(&version) {
+        return Ok(Some(RequestedVersion {
+            effective: version.clone(),
+            requested: version,
+        }));
     }
-    Ok(Some(version))
+    if v.fallback_to_default && v.versions.contains(&v.default_version) {
+        return Ok(Some(RequestedVersion {
+            requested: version,
+            effective: v.default_version.clone(),
+        }));
+    }
+    Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN))
+}
+
+/// The rest of Tyk's `RequestValid` once the version is known: expiry (the API's
+/// `expiration`, then the version's `expires`), then the version's endpoint lists.
+/// `path` is the decoded canonical path, listen path included (Tyk's `r.URL.Path`);
+/// the lists are also tried against it with the listen path stripped, as Tyk does.
+///
+/// certgate enforces `expiration` on versioned APIs too (Tyk checks it only when the
+/// API is not versioned): an expiry the operator set is never silently skipped.
+pub fn endpoint_status(
+    spec: &ApiSpec,
+    version: Option<&RequestedVersion>,
+    method: &http::Method,
+    path: &str,
+    now: i64,
+    matching: PathMatching,
+) -> Result<EndpointStatus, ProxyError> {
+    let v = &spec.versioning;
+    if v.expiration.is_some_and(|at| now >= at) {
+        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::API_EXPIRED));
+    }
+    let rules = match version {
+        Some(rv) => {
+            let rules = v.rules_of(&rv.effective);
+            if rules.and_then(|r| r.expires).is_some_and(|at| now >= at) {
+                return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_EXPIRED));
+            }
+            rules
+        }
+        None => v.unversioned_rules(),
+    };
+    let Some(rules) = rules.filter(|r| !r.rules.is_empty()) else {
+        return Ok(EndpointStatus::Ok);
+    };
+    let clean = strip_listen_path(&spec.listen_path, path);
+    match rules.evaluate(method.as_str(), &clean, path, matching) {
+        EndpointStatus::Forbidden => Err(ProxyError::new(
+            StatusCode::FORBIDDEN,
+            msg::ENDPOINT_FORBIDDEN,
+        )),
+        status => Ok(status),
+    }
+}
+
+/// Tyk's `StripListenPath`: the listen path removed as a prefix, then a leading `/`
+/// ensured.
+fn strip_listen_path<'a>(listen_path: &str, path: &'a str) -> Cow<'a, str> {
+    let rest = path.strip_prefix(listen_path).unwrap_or(path);
+    if rest.starts_with('/') {
+        Cow::Borrowed(rest)
+    } else {
+        Cow::Owned(format!("/{rest}"))
+    }
 }
 
 /// The version header: absent, or present exactly once with a visible-ASCII value.
@@ -153,12 +226,18 @@ fn unescape(s: &str, strict: bool) -> Option<Cow<'_, [u8]>> {
 
 /// AccessRightsCheck and GranularAccess. `path` is the canonical request path
 /// ([`crate::path`]), listen path included, as Tyk matches `r.URL.Path`.
+///
+/// With `enable_path_prefix_matching` (Tyk 5's GranularAccess), each pattern is
+/// prepared as Tyk's `PreparePathRegexp` (`{id}`, `/*`, `^` and `$` per the flags) and
+/// matched against the path with the listen path stripped and the full path; otherwise
+/// the pattern is searched in the full path (`$` appended with suffix matching alone).
 pub fn check(
     spec: &ApiSpec,
     s: &SessionState,
     version: Option<&str>,
     method: &http::Method,
     path: &str,
+    matching: PathMatching,
 ) -> Result<(), ProxyError> {
     // Empty access rights: every API (Tyk).
     if s.access_rights.is_empty() {
@@ -175,10 +254,28 @@ pub fn check(
     if ar.allowed_urls.is_empty() {
         return Ok(());
     }
+    let clean = matching
+        .prefix
+        .then(|| strip_listen_path(&spec.listen_path, path));
     // Methods compare exactly, as Tyk's `method == r.Method`: `get` is not `GET`.
     let allowed = ar.allowed_urls.iter().any(|u| {
-        u.methods.iter().any(|m| m == method.as_str())
-            && regex_for(&u.url).is_some_and(|re| re.is_match(path))
+        if !u.methods.iter().any(|m| m == method.as_str()) {
+            return false;
+        }
+        match &clean {
+            Some(clean) => {
+                let pattern = anchored(&prepare_pattern(&u.url, false), false, matching);
+                [clean.as_ref(), path].iter().any(|p| {
+                    *p == pattern
+                        || pattern.strip_prefix('^').and_then(|x| x.strip_suffix('$')) == Some(*p)
+                        || cached_regex(&pattern).is_some_and(|re| re.is_match(p))
+                })
+            }
+            None if matching.suffix && !u.url.ends_with('$') => {
+                cached_regex(&format!("{}$", u.url)).is_some_and(|re| re.is_match(path))
+            }
+            None => cached_regex(&u.url).is_some_and(|re| re.is_match(path)),
+        }
     });
     if allowed {
         Ok(())
@@ -190,36 +287,40 @@ pub fn check(
     }
 }
 
-const REGEX_CACHE_MAX: usize = 4096;
-
-/// Compiled `allowed_urls` patterns, shared by all requests. An invalid pattern
-/// matches nothing (fail closed).
-fn regex_for(pattern: &str) -> Option<Arc<Regex>> {
-    static CACHE: OnceLock<RwLock<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| RwLock::new(HashMap::new()));
-    if let Ok(c) = cache.read() {
-        if let Some(r) = c.get(pattern) {
-            return r.clone();
-        }
-    }
-    let compiled = regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .ok()
-        .map(Arc::new);
-    if let Ok(mut c) = cache.write() {
-        if c.len() >= REGEX_CACHE_MAX {
-            c.clear();
-        }
-        c.insert(pattern.to_owned(), compiled.clone());
-    }
-    compiled
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::session::{AccessDefinition, AccessSpec};
+
+    const D: PathMatching = PathMatching {
+        prefix: false,
+        suffix: false,
+    };
+
+    #[test]
+    fn allowed_urls_follow_prefix_and_suffix_matching() {
+        let s = session(vec![url("/users/{id}", &["GET"])], vec![]);
+        let mut api = spec();
+        api.listen_path = "/api/".into();
+        let get = http::Method::GET;
+        let both = PathMatching {
+            prefix: true,
+            suffix: true,
+        };
+        // Tyk's default: the raw pattern searched in the full path (no `{id}` rewrite).
+        assert!(check(&api, &s, None, &get, "/api/users/7", D).is_err());
+        assert!(check(&api, &s, None, &get, "/api/users/7", both).is_ok());
+        assert!(check(&api, &s, None, &get, "/api/users/7/x", both).is_err());
+        assert!(check(&api, &s, None, &get, "/api/x/users/7", both).is_err());
+        let s = session(vec![url("/users", &["GET"])], vec![]);
+        let suffix = PathMatching {
+            prefix: false,
+            suffix: true,
+        };
+        assert!(check(&api, &s, None, &get, "/api/users/7", D).is_ok());
+        assert!(check(&api, &s, None, &get, "/api/users/7", suffix).is_err());
+        assert!(check(&api, &s, None, &get, "/api/x/users", suffix).is_ok());
+    }
 
     fn spec() -> ApiSpec {
         ApiSpec {
@@ -254,26 +355,26 @@ mod tests {
     fn allowed_urls_need_method_and_path() {
         let s = session(vec![url("/users/[0-9]+", &["GET"])], vec![]);
         let get = http::Method::GET;
-        assert!(check(&spec(), &s, None, &get, "/api/users/12").is_ok());
-        let e = check(&spec(), &s, None, &http::Method::POST, "/api/users/12").unwrap_err();
+        assert!(check(&spec(), &s, None, &get, "/api/users/12", D).is_ok());
+        let e = check(&spec(), &s, None, &http::Method::POST, "/api/users/12", D).unwrap_err();
         assert_eq!(e.message, msg::RESOURCE_DISALLOWED);
-        assert!(check(&spec(), &s, None, &get, "/api/orders").is_err());
+        assert!(check(&spec(), &s, None, &get, "/api/orders", D).is_err());
         // An invalid pattern allows nothing.
         let s = session(vec![url("(", &["GET"])], vec![]);
-        assert!(check(&spec(), &s, None, &get, "/(").is_err());
+        assert!(check(&spec(), &s, None, &get, "/(", D).is_err());
     }
 
     #[test]
     fn methods_compare_exactly() {
         let s = session(vec![url("/users", &["GET"])], vec![]);
         let lower = http::Method::from_bytes(b"get").unwrap();
-        let e = check(&spec(), &s, None, &lower, "/users").unwrap_err();
+        let e = check(&spec(), &s, None, &lower, "/users", D).unwrap_err();
         assert_eq!(e.message, msg::RESOURCE_DISALLOWED);
-        assert!(check(&spec(), &s, None, &http::Method::GET, "/users").is_ok());
+        assert!(check(&spec(), &s, None, &http::Method::GET, "/users", D).is_ok());
         // A rule listing a lower-case method allows exactly that method.
         let s = session(vec![url("/users", &["get"])], vec![]);
-        assert!(check(&spec(), &s, None, &lower, "/users").is_ok());
-        assert!(check(&spec(), &s, None, &http::Method::GET, "/users").is_err());
+        assert!(check(&spec(), &s, None, &lower, "/users", D).is_ok());
+        assert!(check(&spec(), &s, None, &http::Method::GET, "/users", D).is_err());
     }
 
     fn versioned(location: &str) -> ApiSpec {
@@ -284,6 +385,7 @@ mod tests {
             location: location.into(),
             key: "version".into(),
             versions: vec!["v1".into(), "v2".into()],
+            ..Default::default()
         };
         s
     }
@@ -298,7 +400,7 @@ mod tests {
 
     fn version_of(location: &str, uri: &str, headers: &[(&str, &[u8])]) -> Result<String, String> {
         requested_version(&versioned(location), &parts(uri, headers), "/")
-            .map(|v| v.unwrap_or_default())
+            .map(|v| v.map(|v| v.requested).unwrap_or_default())
             .map_err(|e| format!("{} {}", e.status.as_u16(), e.message))
     }
 
@@ -336,6 +438,23 @@ mod tests {
     }
 
     #[test]
+    fn unknown_versions_fall_back_only_when_asked() {
+        let mut spec = versioned("header");
+        let p = parts("/x", &[("version", b"v9")]);
+        let e = requested_version(&spec, &p, "/").unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN)
+        );
+        spec.versioning.fallback_to_default = true;
+        let v = requested_version(&spec, &p, "/").unwrap().unwrap();
+        assert_eq!((v.requested.as_str(), v.effective.as_str()), ("v9", "v1"));
+        // A default that is not one of the versions cannot be fallen back to.
+        spec.versioning.default_version = "v7".into();
+        assert!(requested_version(&spec, &p, "/").is_err());
+    }
+
+    #[test]
     fn version_header_must_be_single_and_readable() {
         let h = |values: &[&[u8]]| {
             let hs: Vec<(&str, &[u8])> = values.iter().map(|v| ("version", *v)).collect();
@@ -352,12 +471,12 @@ mod tests {
     #[test]
     fn versions_must_be_granted() {
         let s = session(vec![], vec!["v1"]);
-        assert!(check(&spec(), &s, Some("v1"), &http::Method::GET, "/").is_ok());
-        assert!(check(&spec(), &s, Some("v2"), &http::Method::GET, "/").is_err());
+        assert!(check(&spec(), &s, Some("v1"), &http::Method::GET, "/", D).is_ok());
+        assert!(check(&spec(), &s, Some("v2"), &http::Method::GET, "/", D).is_err());
         let mut other = spec();
         other.api_id = "b".into();
         assert_eq!(
-            check(&other, &s, None, &http::Method::GET, "/")
+            check(&other, &s, None, &http::Method::GET, "/", D)
                 .unwrap_err()
                 .message,
             msg::DISALLOWED
@@ -367,7 +486,8 @@ mod tests {
             &SessionState::default(),
             None,
             &http::Method::GET,
-            "/"
+            "/",
+            D
         )
         .is_ok());
     }

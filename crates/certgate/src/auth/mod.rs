@@ -15,7 +15,7 @@ pub mod allowlist;
 pub mod certificate;
 pub mod strip;
 
-use crate::apidef::{ApiSpec, AuthTokenConfig};
+use crate::apidef::{ApiSpec, AuthTokenConfig, EndpointStatus};
 use crate::certs::CertManager;
 use crate::cluster::Caches;
 use crate::config::Config;
@@ -290,6 +290,15 @@ pub async fn authenticate(
     let spec = api.spec();
     let now = now_unix();
     let version = access::requested_version(spec, parts, upstream_path)?;
+    // Tyk matches endpoint lists and `allowed_urls` against Go's `r.URL.Path`, the
+    // decoded path. The path is canonical (`crate::path`): no escaped `/`, `\` or NUL,
+    // escapes are UTF-8, so decoding cannot move a segment boundary. Borrowed when
+    // nothing is escaped.
+    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    // VersionCheck: expiry and the version's ignored / black / white lists.
+    let matching = ctx.cfg.http_server_options.path_matching;
+    let endpoint =
+        access::endpoint_status(spec, version.as_ref(), &parts.method, &path, now, matching)?;
     // API-global rate limit (Tyk's RateCheckMW, before authentication).
     let g = &spec.global_rate_limit;
     if !g.disabled && g.rate > 0.0 && g.per > 0.0 {
@@ -306,6 +315,11 @@ pub async fn authenticate(
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             return Err(ProxyError::new(status, message));
         }
+    }
+    if endpoint == EndpointStatus::Ignored {
+        // An `ignored` endpoint skips every authentication phase, as in Tyk
+        // (CertificateCheckMW, AuthKey, KeyExpired, AccessRights, quotas).
+        return Ok(Authorized::default());
     }
     if let Some(list) = &api.allow_list {
         let skew = ctx.cfg.security.client_cert_not_before_skew;
@@ -363,11 +377,8 @@ pub async fn authenticate(
     if effective.access_rights.is_empty() && !ctx.cfg.allow_master_keys {
         return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
     }
-    // Tyk matches `allowed_urls` against Go's `r.URL.Path`, the decoded path. The path
-    // is canonical (`crate::path`): no escaped `/`, `\` or NUL, escapes are UTF-8, so
-    // decoding cannot move a segment boundary. Borrowed when nothing is escaped.
-    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
-    access::check(spec, &effective, version.as_deref(), &parts.method, &path)?;
+    let requested = version.as_ref().map(|v| v.requested.as_str());
+    access::check(spec, &effective, requested, &parts.method, &path, matching)?;
     let headers = rate_and_quota(ctx, spec, &found.key, &effective).await?;
     Ok(Authorized {
         session: Some(Authenticated {

@@ -436,3 +436,39 @@ fn client_cert_not_before_skew_is_bounded() {
         );
     }
 }
+
+/// Issue 12 #8: every `tyk.conf` field has a fate, the same in the docs.
+#[test]
+fn audit_table_matches_the_docs() {
+    crate::audit::assert_documented(fields::CONFIG_FIELDS, "tyk.conf");
+    let mut paths: Vec<&str> = fields::CONFIG_FIELDS.iter().map(|f| f.path).collect();
+    paths.sort_unstable();
+    let before = paths.len();
+    paths.dedup();
+    assert_eq!(before, paths.len(), "a field is listed twice");
+}
+
+/// Issue 12 #8: a refused field set in `tyk.conf` is a load error naming it; set to its
+/// zero value, or an ignored field, it loads.
+#[test]
+fn config_refuses_fields_it_cannot_honour() {
+    let got = issues(load(
+        json!({"ignore_endpoint_case": true,
+               "slave_options": {"use_rpc": false, "call_timeout": 30}}),
+        &[],
+    ));
+    assert_eq!(
+        reasons_for(&got, "ignore_endpoint_case"),
+        "is not supported by certgate: case-insensitive endpoint matching not implemented"
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    let c = load(
+        json!({"ignore_endpoint_case": false, "enable_jsvm": true, "log_level": "debug",
+               "http_server_options": {"enable_path_prefix_matching": true,
+                                       "enable_path_suffix_matching": true}}),
+        &[],
+    )
+    .unwrap();
+    let m = c.http_server_options.path_matching;
+    assert!(m.prefix && m.suffix);
+}

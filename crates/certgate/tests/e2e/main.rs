@@ -9,6 +9,7 @@ mod admin_policies;
 mod admin_replace;
 mod binary;
 mod edge;
+mod endpoints;
 mod paths;
 mod proxy;
 mod reload;
