@@ -33,7 +33,9 @@ fn oas_doc(id: &str, listen: &str, target: &str) -> Value {
     json!({
         "openapi": "3.0.3",
         "info": {"title": id, "version": "1"},
-        "paths": {},
+        // The operation the extension's rule names must exist (an unknown operationId
+        // is refused at load).
+        "paths": {"/x": {"get": {"operationId": "getX", "responses": {"200": {"description": "ok"}}}}},
         "x-tyk-api-gateway": {
             "info": {"id": id, "orgId": "default", "name": id, "state": {"active": true}},
             "upstream": {"url": target},
