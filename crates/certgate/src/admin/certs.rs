@@ -5,7 +5,7 @@
 //! revokes at once.
 
 use axum::body::Body;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -13,7 +13,7 @@ use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json_response, read_body, ApiError, Gw};
+use super::{json_response, read_body, ApiError, Gw, Query};
 use crate::certs::CertError;
 use crate::gateway::Gateway;
 

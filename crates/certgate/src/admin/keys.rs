@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_response, read_body, ApiError, Gw};
+use super::{json_response, read_body, ApiError, Gw, Query};
 use crate::auth::{self, session_store_key, SESSION_PREFIX};
 use crate::gateway::Gateway;
 use crate::session::SessionState;

@@ -11,6 +11,9 @@ mod certs;
 mod keys;
 mod oas_patch;
 mod policies;
+mod query;
+
+pub(crate) use query::Query;
 
 use std::sync::{Arc, OnceLock};
 
@@ -243,10 +246,7 @@ async fn reload_group(Extension(gw): Gw) -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok", "message": ""}))
 }
 
-async fn reload(
-    Extension(gw): Gw,
-    axum::extract::Query(q): axum::extract::Query<ReloadQuery>,
-) -> Response {
+async fn reload(Extension(gw): Gw, Query(q): Query<ReloadQuery>) -> Response {
     let block = q.block.as_deref().is_some_and(|b| b == "true" || b == "1");
     if block {
         gw.reload().await;

@@ -1,5 +1,6 @@
 //! Conformance with Tyk's own files: the example `tyk.conf` and API definitions in
-//! `../shared/tyk/examples` beside the repository (read there, never copied in).
+//! `../shared/tyk/examples` beside the repository (read there, never copied in), and the
+//! Gateway API against Tyk's `swagger.yml` with schemathesis ([`schemathesis`]).
 //!
 //! Not part of `cargo test --workspace` (`test = false` in Cargo.toml): a fresh clone has no
 //! `../shared`. `.ci/run` runs this target when `../shared/tyk` exists and requires it when
@@ -133,3 +134,5 @@ fn tyk_example_config_parses_and_its_published_secret_is_refused() {
     assert_eq!(c.hash_key_function, "murmur64");
     assert_eq!(c.app_path, Path::new("/opt/tyk-gateway/apps"));
 }
+
+mod schemathesis;

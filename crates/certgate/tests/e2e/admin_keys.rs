@@ -288,3 +288,55 @@ async fn key_creation_validation() {
     assert_eq!(v["keys"].as_array().unwrap().len(), 1);
     gw.stop().await;
 }
+
+/// A repeated query parameter is read as Go's `Query().Get` reads it (the first value),
+/// on every Gateway API handler that takes parameters; it used to be a plain-text 400
+/// (`Failed to deserialize query string: duplicate field`), found by the conformance run.
+#[tokio::test]
+async fn repeated_query_parameters_take_the_first_value() {
+    let up = upstream().await;
+    let gw = gateway()
+        .api(token_api("dup-q", "/dup-q/", &up.url()))
+        .start()
+        .await;
+    let r = create_key(&gw, session_for("dup-q")).await;
+    assert_eq!(r.status(), 200);
+    let key = json_of(r).await["key"].as_str().unwrap().to_owned();
+    let get = |path: String| {
+        admin(&gw)
+            .get(gw.url(&path))
+            .header("x-tyk-authorization", SECRET)
+            .send()
+    };
+
+    // `hashed=` first: the key is looked up by its name, and found.
+    let r = get(format!("/tyk/keys/{key}?hashed=&hashed=1"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let v = json_of(r).await;
+    assert!(v["access_rights"]["dup-q"].is_object(), "{v}");
+    // `hashed=1` first: the name is taken as a hash, which it is not.
+    let r = get(format!("/tyk/keys/{key}?hashed=1&hashed="))
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(json_of(r).await["status"], "error");
+
+    let r = get("/tyk/reload?block=true&block=true".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r).await, json!({"status": "ok", "message": ""}));
+
+    let r = get("/tyk/certs?mode=detailed&mode=other&org_id=none&org_id=x".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r).await, json!({"certs": []}));
+    gw.stop().await;
+}
