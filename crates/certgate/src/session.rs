@@ -802,4 +802,19 @@ mod tests {
         limit.quota_renews = 1;
         assert!(!limit.is_empty());
     }
+
+    /// Found by the `session_json` fuzz target: a large number in a field certgate keeps
+    /// as-is drifted by one ULP per decode/encode round (serde_json's default float
+    /// parser is not exact; Go's is). A session must read back exactly as written.
+    #[test]
+    fn numbers_survive_any_number_of_round_trips() {
+        let input =
+            br#"{"rate":5,"pemax":100333323666666666666,"per":0.1,"x":1.0033332366666664e20}"#;
+        let once = SessionState::from_json(input).unwrap().to_json();
+        let twice = SessionState::from_json(&once).unwrap().to_json();
+        assert_eq!(
+            String::from_utf8_lossy(&once),
+            String::from_utf8_lossy(&twice)
+        );
+    }
 }
