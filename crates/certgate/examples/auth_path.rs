@@ -13,6 +13,7 @@
 //! cargo run --release --example auth_path -- 200000
 //! bench/auth-path.sh        # instructions per request under callgrind
 //! ```
+#![allow(clippy::unwrap_used)] // a benchmark harness: a failed step ends the run
 
 use std::hint::black_box;
 use std::time::Instant;

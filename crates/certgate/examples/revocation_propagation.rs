@@ -11,6 +11,7 @@
 //! cargo build --release
 //! cargo run --release --example revocation_propagation -- 200
 //! ```
+#![allow(clippy::unwrap_used)] // a benchmark harness: a failed step ends the run
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
