@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certgate::pki::Ca;
-use certgate::store::testredis::RedisServer;
+use certgate_testkit::testredis::RedisServer;
 use serde_json::json;
 
 const RATE: u64 = 200;

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certgate::pki::{Ca, Issued};
-use certgate::store::testredis::{free_port, RedisServer};
+use certgate_testkit::testredis::{free_port, RedisServer};
 use serde_json::{json, Value};
 
 /// Random per run: certgate refuses short or published secrets.

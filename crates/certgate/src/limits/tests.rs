@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::*;
 use crate::session::{AccessDefinition, SessionState};
-use crate::store::testredis::{RedisCluster, RedisServer};
 use crate::store::{RedisOptions, Store};
+use certgate_testkit::testredis::{RedisCluster, RedisServer};
 
 /// A unix time `secs` seconds (plus `ms`) after the epoch.
 fn at(secs: u64, ms: u64) -> SystemTime {

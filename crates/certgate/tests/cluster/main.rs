@@ -16,7 +16,7 @@ mod tyk_layout;
 
 use serde_json::{json, Value};
 
-use certgate::store::testredis::RedisServer;
+use certgate_testkit::testredis::RedisServer;
 
 /// The `storage` section for a standalone Redis.
 pub fn redis_storage(r: &RedisServer) -> Value {
