@@ -10,9 +10,10 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
-use serde::Serialize;
 
 use crate::body::{BodyFault, GwBody};
+use crate::gocompat::go_html_escape_string;
+use crate::gocompat::json::escape_json_template;
 
 /// Messages of the data plane, exactly Tyk's.
 pub mod msg {
@@ -169,29 +170,6 @@ impl From<ProxyFailure> for ProxyError {
     }
 }
 
-/// Escapes a message as Tyk's template does: `"`, `\` and control characters only.
-fn escape_template(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&#34;")
-        .replace('\'', "&#39;")
-}
-
 /// Renders a data-plane error. `request_content_type` picks the XML template for XML
 /// requests, as Tyk does.
 pub fn proxy_error_response(
@@ -218,14 +196,14 @@ pub fn proxy_error_response(
         Some(ct) => (
             format!(
                 "<?xml version = \"1.0\" encoding = \"UTF-8\"?>\n<error>{}</error>\n",
-                escape_xml(&err.message)
+                go_html_escape_string(&err.message)
             ),
             HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/xml")),
         ),
         None => {
             let mut b = String::with_capacity(err.message.len() + 24);
             b.push_str("{\n    \"error\": \"");
-            escape_template(&err.message, &mut b);
+            escape_json_template(&err.message, &mut b);
             b.push_str("\"\n}");
             (b, HeaderValue::from_static("application/json"))
         }
@@ -263,25 +241,6 @@ pub fn not_found() -> Response<GwBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-/// Serialises a Gateway API body as Go's `json.Encoder` does: compact, `<>&` escaped
-/// (also U+2028/U+2029), one trailing newline.
-pub fn go_json<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    let s = serde_json::to_string(v).unwrap_or_else(|_| String::from("null"));
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.push('\n');
-    out.into_bytes()
 }
 
 #[cfg(test)]
@@ -350,14 +309,5 @@ mod tests {
         );
         let e = ProxyError::from(ProxyFailure::Upstream(UpstreamFault::Connect));
         assert_eq!(e.message, msg::PROXY_FAILED);
-    }
-
-    #[test]
-    fn go_json_escapes_like_go() {
-        let v = serde_json::json!({"status": "error", "message": "<a> & b"});
-        assert_eq!(
-            go_json(&v),
-            b"{\"status\":\"error\",\"message\":\"\\u003ca\\u003e \\u0026 b\"}\n"
-        );
     }
 }

@@ -15,6 +15,7 @@
 //! - [`admin`]: the Gateway API (`/tyk/...`, `/hello`).
 //! - [`server`]: listeners, connection handling, the request pipeline, reload and shutdown.
 //! - [`errors`]: turning errors into Tyk-compatible HTTP responses, in one place.
+//! - [`gocompat`]: Go-compatible encoders (base64, JSON escaping, PEM), in one place.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -30,6 +31,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod errors;
 pub mod gateway;
+pub mod gocompat;
 pub mod limits;
 pub mod path;
 pub mod pki;

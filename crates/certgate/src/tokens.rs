@@ -11,10 +11,9 @@
 use std::borrow::Cow;
 
 use aws_lc_rs::digest;
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
+
+use crate::gocompat::GO_STD_BASE64;
 
 /// Every base64-JSON token starts with this (`{"` encodes to `ey`).
 pub const B64_JSON_PREFIX: &str = "ey";
@@ -24,14 +23,6 @@ const DEFAULT_TOKEN_HASH: &str = "murmur64";
 
 /// Length of a Mongo ObjectId in hex, which Tyk treats as an org id prefix of legacy tokens.
 const MONGO_ID_LEN: usize = 24;
-
-/// Decoder matching Go's `base64.StdEncoding`: padding required, non-zero trailing bits allowed.
-const GO_STD_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
 
 /// Tyk's `generateToken(org, keyID, alg)`: the key name a session is stored under.
 ///
@@ -56,7 +47,7 @@ pub fn generate_token(org: &str, key_id: &str, hash_key_function: &str) -> Strin
         Some(_) => hash_key_function,
         None => DEFAULT_TOKEN_HASH,
     };
-    STANDARD.encode(format!(r#"{{"org":"{org}","id":"{key_id}","h":"{alg}"}}"#))
+    GO_STD_BASE64.encode(format!(r#"{{"org":"{org}","id":"{key_id}","h":"{alg}"}}"#))
 }
 
 /// Tyk's `TokenOrg`: the org a token belongs to, or `""` when it cannot be told.
@@ -376,6 +367,8 @@ mod jsonparser {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     const ORG: &str = "default";

@@ -31,8 +31,8 @@ use tower::ServiceExt;
 
 use crate::body::{GwBody, ReqBody};
 use crate::config::Config;
-use crate::errors::go_json;
 use crate::gateway::Gateway;
+use crate::gocompat::json::go_json;
 
 /// Largest Gateway API request body (API definitions can be large OAS documents).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
