@@ -12,7 +12,10 @@
 //! - [`router`]: listen paths, `/{api_id}/` mounts and custom domains.
 //! - [`auth`]: token authentication and post-auth checks.
 //! - [`proxy`]: pooled upstream forwarding.
-//! - [`admin`]: the Gateway API (`/tyk/...`, `/hello`).
+//! - [`control`]: the control plane's entry point: Gateway API, dashboard or `/hello`.
+//! - [`admin`]: the Gateway API's handlers (`/tyk/...`); [`reply`]: their answers' shapes.
+//! - [`dashboard`]: the built-in dashboard and its API.
+//! - [`conn`]: one connection's facts (listener, TLS, client certificate).
 //! - [`server`]: listeners, connection handling, the request pipeline, reload and shutdown.
 //! - [`errors`]: turning errors into Tyk-compatible HTTP responses, in one place.
 //! - [`gocompat`]: Go-compatible encoders (base64, JSON escaping, PEM), in one place.
@@ -27,6 +30,8 @@ pub mod body;
 pub mod certs;
 pub mod cluster;
 pub mod config;
+pub mod conn;
+pub mod control;
 pub mod dashboard;
 pub mod demo;
 pub mod errors;
@@ -37,6 +42,7 @@ pub mod path;
 pub mod pki;
 pub mod policy;
 pub mod proxy;
+pub mod reply;
 pub mod router;
 pub mod server;
 pub mod session;

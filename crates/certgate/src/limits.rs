@@ -95,6 +95,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::session::{ApiLimit, SessionState};
 use crate::store::{CounterIncr, Store, StoreError, StoreResult, Ttl};
 
+pub mod signin;
+
 /// Prefix of quota counters (Tyk `QuotaKeyPrefix`).
 pub const QUOTA_KEY_PREFIX: &str = "quota-";
 /// Prefix of rate-limit counters (Tyk `RateLimitKeyPrefix`).

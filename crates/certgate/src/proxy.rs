@@ -292,8 +292,11 @@ pub fn strip_gateway_credentials(headers: &mut HeaderMap, identity: &[HeaderName
             headers.remove(n);
         }
     }
-    strip_cookie(headers, crate::dashboard::COOKIE);
+    strip_cookie(headers, DASHBOARD_COOKIE);
 }
+
+/// The dashboard's session cookie: never forwarded upstream.
+pub const DASHBOARD_COOKIE: &str = "certgate_dashboard";
 
 /// Removes every `name=…` pair from the `Cookie` headers, keeping the others.
 pub(crate) fn strip_cookie(headers: &mut HeaderMap, name: &str) {

@@ -5,8 +5,8 @@
 //! compute the peer certificate facts once → serve HTTP/1.1 or h2 with a watchdog that
 //! drops clients that are slow to send headers and closes idle keep-alive connections.
 //!
-//! Per request ([`handle`]): canonical path ([`crate::path`]) → Gateway API dispatch
-//! (when this listener serves it) → route → authenticate (+ post-auth checks) →
+//! Per request ([`handle`]): canonical path ([`crate::path`]) → the control plane
+//! ([`crate::control`]: Gateway API, dashboard, `/hello`) when this listener serves it → route → authenticate (+ post-auth checks) →
 //! forward upstream. See `docs/architecture.md` for the phase chart.
 
 use std::convert::Infallible;
@@ -28,37 +28,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
 use crate::body::{BodyFault, GwBody, ReqBody};
+use crate::control;
 use crate::errors::{self, msg, ProxyError, ProxyFailure};
 use crate::gateway::Gateway;
 use crate::proxy;
 use crate::router;
 use crate::tls::PeerCert;
 
-/// What a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// APIs, and the Gateway API too when no `control_api_port` is set.
-    Gateway,
-    /// Only the Gateway API (`control_api_port`).
-    Control,
-}
-
-/// Facts about one client connection, shared by every request on it.
-#[derive(Debug)]
-pub struct ConnInfo {
-    /// Client address.
-    pub remote: SocketAddr,
-    /// Which listener accepted it.
-    pub role: Role,
-    /// True for HTTPS.
-    pub tls: bool,
-    /// SNI sent by the client.
-    pub sni: Option<String>,
-    /// The client certificate (verified possession; trust decided per request).
-    pub peer: Option<Arc<PeerCert>>,
-    /// The certificate's session keys, derived on first use.
-    pub cert_lookup: crate::auth::certificate::CertLookupCache,
-}
+pub use crate::conn::{ConnInfo, Role};
 
 /// Tracks live connections so shutdown can wait for them to drain.
 #[derive(Debug, Default)]
@@ -497,18 +474,8 @@ pub async fn handle(
         .unwrap_or("")
         .to_owned();
 
-    let serves_admin = match conn.role {
-        Role::Control => true,
-        Role::Gateway => cfg.control_api_port == 0 || crate::admin::is_health_path(cfg, path),
-    };
-    let admin_host =
-        cfg.control_api_hostname.is_empty() || cfg.control_api_hostname.eq_ignore_ascii_case(&host);
-    if serves_admin
-        && admin_host
-        && (crate::admin::is_admin_path(cfg, path)
-            || (conn.role == Role::Control && crate::dashboard::is_api_path(path)))
-    {
-        return crate::admin::handle(gw.clone(), conn, req).await;
+    if control::answers(cfg, conn, &host, path) {
+        return control::handle(gw.clone(), conn, req).await;
     }
     if conn.role == Role::Control {
         return errors::not_found();
@@ -528,8 +495,8 @@ pub async fn handle(
     }
     let Some(m) = snapshot.router.find(&host, path) else {
         // The Dashboard API shares the port with the APIs: served where no API matches.
-        if serves_admin && admin_host && crate::dashboard::is_api_path(path) {
-            return crate::admin::handle(gw.clone(), conn, req).await;
+        if control::answers_unrouted(cfg, conn, &host, path) {
+            return control::handle(gw.clone(), conn, req).await;
         }
         return errors::not_found();
     };

@@ -113,6 +113,24 @@ pub fn hash_key(s: &str, enabled: bool) -> Cow<'_, str> {
     }
 }
 
+/// The prefix of session keys in the store.
+pub const SESSION_PREFIX: &str = "apikey-";
+
+/// The store key for a token (`apikey-<token>` or `apikey-<hash>`): the one place a
+/// session's store key is derived.
+pub fn session_store_key(cfg: &crate::config::Config, token: &str) -> String {
+    session_store_key_of(&hash_key(token, cfg.hash_keys))
+}
+
+/// The store key for a key name already hashed as the configuration asks
+/// ([`hash_key`]), e.g. the hash a client or a cluster notification gives.
+pub fn session_store_key_of(name: &str) -> String {
+    let mut k = String::with_capacity(SESSION_PREFIX.len() + name.len());
+    k.push_str(SESSION_PREFIX);
+    k.push_str(name);
+    k
+}
+
 /// Lowercase hex SHA-256 of `bytes` (certificate ids, `sha256` key hashes).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, bytes))

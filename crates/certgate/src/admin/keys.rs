@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{json_response, read_body, ApiError, Gw, Query};
-use crate::auth::{self, session_store_key, SESSION_PREFIX};
+use crate::auth;
 use crate::gateway::Gateway;
 use crate::session::SessionState;
-use crate::tokens;
+use crate::tokens::{self, session_store_key, SESSION_PREFIX};
 
 pub(super) fn routes() -> Router {
     Router::new()
@@ -326,7 +326,7 @@ async fn find(
                 "Key requested by hash but key hashing is not enabled",
             ));
         }
-        let store_key = format!("{SESSION_PREFIX}{name}");
+        let store_key = tokens::session_store_key_of(name);
         let Some(json) = gw.store.get(&store_key).await? else {
             return Ok(None);
         };

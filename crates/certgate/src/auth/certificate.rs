@@ -277,10 +277,7 @@ async fn rebind(
         .map_err(store_failure)?;
     ctx.caches.sessions.remove(&found.store_key);
     let suffix = &found.store_key[super::SESSION_PREFIX.len()..];
-    let msg = crate::cluster::encode(ctx.cfg, crate::cluster::KEY_SPACE_UPDATE, suffix);
-    if let Err(e) = ctx.store.publish(crate::cluster::CHANNEL, &msg).await {
-        tracing::warn!(error = %e, "cluster notification not published");
-    }
+    crate::gateway::publish_key_space_update(ctx.cfg, ctx.store, suffix).await;
     Ok(Authenticated {
         session: Arc::new(s),
         ..found

@@ -1,6 +1,6 @@
 //! Authentication and the post-auth checks of the request pipeline.
 //!
-//! Phases, in Tyk's order (§1.5): CertificateCheckMW (static allow list, [`allowlist`])
+//! Phases, in Tyk's order (§1.5): CertificateCheckMW (static allow list, [`crate::tls::trust`])
 //! → AuthKey (token, §1.7 step B, or certificate, steps C–E) → KeyExpired (§1.9) →
 //! AccessRightsCheck (§1.9). Keyless APIs skip all but the first. Every refusal is a
 //! [`ProxyError`] carrying Tyk's status and message.
@@ -11,7 +11,6 @@ use http::request::Parts;
 use http::StatusCode;
 
 pub mod access;
-pub mod allowlist;
 pub mod certificate;
 pub mod strip;
 
@@ -27,9 +26,7 @@ use crate::session::SessionState;
 use crate::store::Store;
 use crate::tls::PeerCert;
 use crate::tokens;
-
-/// The prefix of session keys in the store.
-pub const SESSION_PREFIX: &str = "apikey-";
+pub use crate::tokens::{session_store_key, SESSION_PREFIX};
 
 /// An authenticated session and the key name it was found under.
 #[derive(Debug, Clone)]
@@ -40,14 +37,6 @@ pub struct Authenticated {
     pub store_key: String,
     /// The session.
     pub session: Arc<SessionState>,
-}
-
-/// The store key for a token (`apikey-<token>` or `apikey-<hash>`).
-pub fn session_store_key(cfg: &Config, token: &str) -> String {
-    let mut k = String::with_capacity(SESSION_PREFIX.len() + token.len());
-    k.push_str(SESSION_PREFIX);
-    k.push_str(&tokens::hash_key(token, cfg.hash_keys));
-    k
 }
 
 /// Extracts the token as Tyk's AuthKey does: header (unless disabled), then a

@@ -1,4 +1,4 @@
-//! Static allow lists (Tyk's CertificateCheckMW, §1.6): `use_mutual_tls_auth` with
+//! The trust check: static allow lists (Tyk's CertificateCheckMW, §1.6): `use_mutual_tls_auth` with
 //! `client_certificates`, plus the global `security.certificates.apis`.
 //!
 //! Resolved once per snapshot from the certificate store (or file paths / inline PEM),
@@ -21,9 +21,9 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 
+use super::PeerCert;
 use crate::certs::{CertManager, StoredCert};
 use crate::errors::{msg, ProxyError};
-use crate::tls::PeerCert;
 
 /// A resolved allow list.
 #[derive(Debug, Default)]
@@ -81,12 +81,10 @@ impl AllowList {
             for ca in cas {
                 let _ = roots.add(ca);
             }
-            list.ca_verifier = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                crate::tls::provider(),
-            )
-            .build()
-            .ok();
+            list.ca_verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), super::provider())
+                    .build()
+                    .ok();
         }
         list
     }
