@@ -18,9 +18,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use certgate::auth::certificate::CertLookupCache;
-use certgate::auth::{authenticate, RequestCtx};
 use certgate::gateway::LoadedApi;
+use certgate::pipeline::certificate::CertLookupCache;
+use certgate::pipeline::{authenticate, RequestCtx};
 use certgate::pki::Ca;
 use certgate::tls::PeerCert;
 use rustls_pki_types::CertificateDer;

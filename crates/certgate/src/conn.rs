@@ -29,5 +29,5 @@ pub struct ConnInfo {
     /// The client certificate (verified possession; trust decided per request).
     pub peer: Option<Arc<PeerCert>>,
     /// The certificate's session keys, derived on first use.
-    pub cert_lookup: crate::auth::certificate::CertLookupCache,
+    pub cert_lookup: crate::pipeline::certificate::CertLookupCache,
 }

@@ -79,7 +79,7 @@ pub async fn handle(
     // Gateway API mTLS (security.control_api_use_mutual_tls): the same validation as a
     // static allow list, answered in the Gateway API's error shape.
     if let Some(list) = &gw.snapshot().control_allow_list {
-        let now = crate::auth::now_unix();
+        let now = crate::pipeline::now_unix();
         let skew = cfg.security.client_cert_not_before_skew;
         if let Err(e) = list.check(conn.tls, conn.peer.as_deref(), now, skew) {
             return error(StatusCode::FORBIDDEN, e.message).map(GwBody::Axum);

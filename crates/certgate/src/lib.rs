@@ -10,7 +10,8 @@
 //! - [`tls`]: server certificates, per-ClientHello client-certificate policy, peer info.
 //! - [`path`]: the request path made canonical once (dot segments, escapes).
 //! - [`router`]: listen paths, `/{api_id}/` mounts and custom domains.
-//! - [`auth`]: token authentication and post-auth checks.
+//! - [`pipeline`]: the data plane's phases after routing, in Tyk's order (token,
+//!   certificate, access, limits), each in its own file.
 //! - [`proxy`]: pooled upstream forwarding.
 //! - [`control`]: the control plane's entry point: Gateway API, dashboard or `/hello`.
 //! - [`admin`]: the Gateway API's handlers (`/tyk/...`); [`reply`]: their answers' shapes.
@@ -25,7 +26,6 @@ pub mod admin;
 pub mod apidef;
 pub mod app;
 pub mod audit;
-pub mod auth;
 pub mod body;
 pub mod certs;
 pub mod cluster;
@@ -39,6 +39,7 @@ pub mod gateway;
 pub mod gocompat;
 pub mod limits;
 pub mod path;
+pub mod pipeline;
 pub mod pki;
 pub mod policy;
 pub mod proxy;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -29,7 +29,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::body::{BodyFault, GwBody, ReqBody};
 use crate::control;
-use crate::errors::{self, msg, ProxyError, ProxyFailure};
+use crate::errors::{self, ProxyError, ProxyFailure, Refusal};
 use crate::gateway::Gateway;
 use crate::proxy;
 use crate::router;
@@ -488,7 +488,7 @@ pub async fn handle(
     if conn.tls {
         let table = &snapshot.client_auth;
         if table.decide(conn.sni.as_deref()).policy != table.decide(Some(&host)).policy {
-            let e = ProxyError::new(StatusCode::MISDIRECTED_REQUEST, msg::MISDIRECTED);
+            let e = ProxyError::from(Refusal::Misdirected);
             let ct = req.headers().get(http::header::CONTENT_TYPE);
             return errors::proxy_error_response(&e, ct, cfg.hide_generator_header);
         }
@@ -527,9 +527,9 @@ pub async fn handle(
     let body = GwBody::Request(body);
     let upstream_path = router::upstream_path(api.spec(), prefix, parts.uri.path());
     if let Err(e) = crate::path::check_stripped(upstream_path) {
-        return fail(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string()));
+        return fail(ProxyError::from(Refusal::BadPath(e.to_string())));
     }
-    let ctx = crate::auth::RequestCtx {
+    let ctx = crate::pipeline::RequestCtx {
         cfg,
         store: &gw.store,
         certs: &gw.certs,
@@ -539,7 +539,7 @@ pub async fn handle(
         tls: conn.tls,
         peer: conn.peer.as_deref(),
     };
-    let authorized = match crate::auth::authenticate(&ctx, api, &parts, upstream_path).await {
+    let authorized = match crate::pipeline::authenticate(&ctx, api, &parts, upstream_path).await {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
@@ -547,7 +547,7 @@ pub async fn handle(
     // StripAuth: the credential does not reach the upstream.
     let spec = api.spec();
     let query = if spec.strips_auth() {
-        crate::auth::strip::apply(&spec.auth_strip, &mut parts.headers, parts.uri.query())
+        crate::pipeline::strip::apply(&spec.auth_strip, &mut parts.headers, parts.uri.query())
     } else {
         parts.uri.query().map(std::borrow::Cow::Borrowed)
     };
@@ -597,13 +597,13 @@ fn canonical_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
     let mut pq = match crate::path::normalise(raw) {
         Ok(p) if p == raw => return Ok(()),
         Ok(p) => p.into_owned(),
-        Err(e) => return Err(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => return Err(ProxyError::from(Refusal::BadPath(e.to_string()))),
     };
     if let Some(q) = req.uri().query() {
         pq.push('?');
         pq.push_str(q);
     }
-    let malformed = || ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path");
+    let malformed = || ProxyError::from(Refusal::MalformedPath);
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
     parts.path_and_query = Some(http::uri::PathAndQuery::try_from(pq).map_err(|_| malformed())?);
     *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| malformed())?;
