@@ -13,13 +13,14 @@
 //! cargo run --release --example auth_path -- 200000
 //! bench/auth-path.sh        # instructions per request under callgrind
 //! ```
+#![allow(clippy::unwrap_used)] // a benchmark harness: a failed step ends the run
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use certgate::auth::certificate::CertLookupCache;
-use certgate::auth::{authenticate, RequestCtx};
 use certgate::gateway::LoadedApi;
+use certgate::pipeline::certificate::CertLookupCache;
+use certgate::pipeline::{authenticate, RequestCtx};
 use certgate::pki::Ca;
 use certgate::tls::PeerCert;
 use rustls_pki_types::CertificateDer;

@@ -9,13 +9,14 @@
 //! ```sh
 //! cargo run --release --example cluster_limits
 //! ```
+#![allow(clippy::unwrap_used)] // a benchmark harness: a failed step ends the run
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certgate::pki::Ca;
-use certgate::store::testredis::RedisServer;
+use certgate_testkit::testredis::RedisServer;
 use serde_json::json;
 
 const RATE: u64 = 200;

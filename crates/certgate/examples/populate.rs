@@ -12,6 +12,7 @@
 //! cargo run --release --example populate -- embedded /tmp/data 1000000
 //! cargo run --release --example populate -- redis 127.0.0.1:6380 1000000
 //! ```
+#![allow(clippy::unwrap_used)] // a benchmark harness: a failed step ends the run
 
 use std::time::Instant;
 

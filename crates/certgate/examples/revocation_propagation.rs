@@ -11,13 +11,14 @@
 //! cargo build --release
 //! cargo run --release --example revocation_propagation -- 200
 //! ```
+#![allow(clippy::unwrap_used)] // a benchmark harness: a failed step ends the run
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certgate::pki::{Ca, Issued};
-use certgate::store::testredis::{free_port, RedisServer};
+use certgate_testkit::testredis::{free_port, RedisServer};
 use serde_json::{json, Value};
 
 /// Random per run: certgate refuses short or published secrets.

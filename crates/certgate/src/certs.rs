@@ -40,7 +40,7 @@
 mod der;
 mod keys;
 mod parse;
-mod pem;
+use crate::gocompat::pem;
 #[cfg(test)]
 mod tests;
 

@@ -204,13 +204,13 @@ impl Demo {
         }
         let cfg = &gw.config;
         let key = crate::tokens::generate_token(DEMO_ORG, &cert_id, &cfg.hash_key_function);
-        let store_key = crate::auth::session_store_key(cfg, &key);
+        let store_key = crate::pipeline::session_store_key(cfg, &key);
         if !gw.store.exists(&store_key).await.map_err(|e| setup(&e))? {
             let session = json!({
                 "org_id": DEMO_ORG,
                 "certificate": cert_id,
                 "access_rights": {DEMO_API_ID: {"api_id": DEMO_API_ID, "api_name": "certgate demo API", "versions": ["Default"]}},
-                "last_updated": crate::auth::now_unix().to_string(),
+                "last_updated": crate::pipeline::now_unix().to_string(),
             });
             gw.store
                 .set(&store_key, &session.to_string(), None)

@@ -10,9 +10,10 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
-use serde::Serialize;
 
 use crate::body::{BodyFault, GwBody};
+use crate::gocompat::go_html_escape_string;
+use crate::gocompat::json::escape_json_template;
 
 /// Messages of the data plane, exactly Tyk's.
 pub mod msg {
@@ -52,6 +53,16 @@ pub mod msg {
     pub const KEY_INACTIVE: &str = "Key is inactive, please renew";
     /// Session past `expires`.
     pub const KEY_EXPIRED: &str = "Key has expired, please renew";
+    /// A version present but unreadable, or given twice with different readings.
+    pub const VERSION_AMBIGUOUS: &str = "Version information is duplicated or unreadable";
+    /// A canonical path that is not a valid URI path.
+    pub const MALFORMED_PATH: &str = "Malformed request path";
+    /// A request over its rate limit.
+    pub const RATE_LIMITED: &str = "Rate Limit Exceeded";
+    /// A request over its API's `global_rate_limit`.
+    pub const API_RATE_LIMITED: &str = "API Rate Limit Exceeded";
+    /// A request over its quota.
+    pub const QUOTA_EXCEEDED: &str = "Quota exceeded";
     /// Upstream refused or failed.
     pub const PROXY_FAILED: &str = "There was a problem proxying the request";
     /// Upstream did not answer in time.
@@ -80,8 +91,9 @@ pub struct ProxyError {
 }
 
 impl ProxyError {
-    /// A new error.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// A new error. Private: every data-plane error is made from a [`Refusal`], the one
+    /// place a status is chosen.
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -98,7 +110,7 @@ pub enum Side {
     Downstream,
     /// The upstream: 502, or 504 when it did not answer in time.
     Upstream,
-    /// The gateway itself: 500.
+    /// The gateway itself: 500 (503 when its store does not answer).
     Internal,
 }
 
@@ -165,31 +177,163 @@ impl ProxyFailure {
 
 impl From<ProxyFailure> for ProxyError {
     fn from(f: ProxyFailure) -> Self {
-        ProxyError::new(f.status(), f.message())
+        Refusal::Proxy(f).into()
     }
 }
 
-/// Escapes a message as Tyk's template does: `"`, `\` and control characters only.
-fn escape_template(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+impl From<ProxyFailure> for Refusal {
+    fn from(f: ProxyFailure) -> Self {
+        Refusal::Proxy(f)
+    }
+}
+
+/// Why the data plane refused or failed a request: the only place a data-plane status
+/// (and Tyk's message for it) is chosen. Phases return one; [`ProxyError`] renders it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The path the normaliser refused (its reason is the message): 400.
+    BadPath(String),
+    /// A canonical path that does not make a valid URI: 400.
+    MalformedPath,
+    /// The Host selects another client-certificate policy than the SNI: 421.
+    Misdirected,
+    /// VersionCheck: the version is duplicated or unreadable: 400.
+    VersionAmbiguous,
+    /// VersionCheck: no version and no default: 403.
+    VersionNotFound,
+    /// VersionCheck: unknown version: 403.
+    VersionUnknown,
+    /// VersionCheck: the API's `expiration` has passed: 403.
+    ApiExpired,
+    /// VersionCheck: the version's `expires` has passed: 403.
+    VersionExpired,
+    /// VersionCheck: a black list, or a white list without the endpoint: 403.
+    EndpointForbidden,
+    /// CertificateCheck: a plain-HTTP request to an allow-listed API: 403.
+    TlsNotEnabled,
+    /// CertificateCheck or Certificate Authentication: TLS without a client certificate
+    /// where the allow list requires one: 403.
+    ClientTlsRequired,
+    /// The client certificate has expired: 403.
+    CertificateExpired,
+    /// The client certificate's notBefore is still ahead: 403.
+    CertificateNotYetValid,
+    /// CertificateCheck: the leaf (hex SHA-256) is not allowed: 403.
+    CertificateNotAllowed(String),
+    /// Certificate Authentication without a client certificate: 401.
+    CertificateRequired,
+    /// Certificate Authentication: no session for the certificate: 401 "disallowed".
+    CertificateUnknown,
+    /// AuthKey: no token: 401.
+    AuthFieldMissing,
+    /// Unknown key, API not granted, an auth method not implemented: 403 "disallowed".
+    Disallowed,
+    /// KeyExpired: `is_inactive`: 403.
+    KeyInactive,
+    /// KeyExpired: past `expires`: 401.
+    KeyExpired,
+    /// AccessRights: `allowed_urls` does not allow the method and path: 403.
+    ResourceDisallowed,
+    /// RateLimitAndQuota or the API-global rate limit.
+    Limit(crate::limits::Verdict),
+    /// The store did not answer: 503.
+    StoreUnavailable,
+    /// Proxying failed on one side ([`ProxyFailure`] picks the status).
+    Proxy(ProxyFailure),
+}
+
+impl Refusal {
+    /// The status.
+    pub const fn status(&self) -> StatusCode {
+        use crate::limits::Verdict;
+        match self {
+            Self::BadPath(_) | Self::MalformedPath | Self::VersionAmbiguous => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            Self::VersionNotFound
+            | Self::VersionUnknown
+            | Self::ApiExpired
+            | Self::VersionExpired
+            | Self::EndpointForbidden
+            | Self::TlsNotEnabled
+            | Self::ClientTlsRequired
+            | Self::CertificateExpired
+            | Self::CertificateNotYetValid
+            | Self::CertificateNotAllowed(_)
+            | Self::Disallowed
+            | Self::KeyInactive
+            | Self::ResourceDisallowed
+            | Self::Limit(Verdict::QuotaExceeded) => StatusCode::FORBIDDEN,
+            Self::CertificateRequired
+            | Self::CertificateUnknown
+            | Self::AuthFieldMissing
+            | Self::KeyExpired => StatusCode::UNAUTHORIZED,
+            Self::Limit(Verdict::RateLimited | Verdict::ApiRateLimited) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Proxy(f) => f.status(),
+        }
+    }
+
+    /// Tyk's message for the error template.
+    pub fn message(&self) -> std::borrow::Cow<'static, str> {
+        use crate::limits::Verdict;
+        let m = match self {
+            Self::BadPath(reason) => return reason.clone().into(),
+            Self::CertificateNotAllowed(sha256_hex) => {
+                return format!("Certificate with SHA256 {sha256_hex} not allowed").into()
+            }
+            Self::MalformedPath => msg::MALFORMED_PATH,
+            Self::Misdirected => msg::MISDIRECTED,
+            Self::VersionAmbiguous => msg::VERSION_AMBIGUOUS,
+            Self::VersionNotFound => msg::VERSION_NOT_FOUND,
+            Self::VersionUnknown => msg::VERSION_UNKNOWN,
+            Self::ApiExpired => msg::API_EXPIRED,
+            Self::VersionExpired => msg::VERSION_EXPIRED,
+            Self::EndpointForbidden => msg::ENDPOINT_FORBIDDEN,
+            Self::TlsNotEnabled => msg::TLS_NOT_ENABLED,
+            Self::ClientTlsRequired => msg::CLIENT_TLS_REQUIRED,
+            Self::CertificateExpired => msg::CERT_EXPIRED,
+            Self::CertificateNotYetValid => msg::CERT_NOT_YET_VALID,
+            Self::CertificateRequired => msg::CERT_REQUIRED,
+            Self::CertificateUnknown | Self::Disallowed => msg::DISALLOWED,
+            Self::AuthFieldMissing => msg::AUTH_FIELD_MISSING,
+            Self::KeyInactive => msg::KEY_INACTIVE,
+            Self::KeyExpired => msg::KEY_EXPIRED,
+            Self::ResourceDisallowed => msg::RESOURCE_DISALLOWED,
+            Self::Limit(Verdict::RateLimited) => msg::RATE_LIMITED,
+            Self::Limit(Verdict::ApiRateLimited) => msg::API_RATE_LIMITED,
+            Self::Limit(Verdict::QuotaExceeded) => msg::QUOTA_EXCEEDED,
+            Self::StoreUnavailable => msg::STORE_UNAVAILABLE,
+            Self::Proxy(f) => f.message(),
+        };
+        m.into()
+    }
+
+    /// The side the refusal belongs to: the client's request for every refusal, the
+    /// gateway for an unavailable store, the failing side for a proxy failure.
+    pub const fn side(&self) -> Side {
+        match self {
+            Self::Proxy(f) => f.side(),
+            Self::StoreUnavailable => Side::Internal,
+            _ => Side::Downstream,
         }
     }
 }
 
-fn escape_xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&#34;")
-        .replace('\'', "&#39;")
+impl From<Refusal> for ProxyError {
+    fn from(r: Refusal) -> Self {
+        ProxyError::new(r.status(), r.message())
+    }
+}
+
+impl From<crate::limits::Verdict> for Refusal {
+    fn from(v: crate::limits::Verdict) -> Self {
+        Refusal::Limit(v)
+    }
 }
 
 /// Renders a data-plane error. `request_content_type` picks the XML template for XML
@@ -218,14 +362,14 @@ pub fn proxy_error_response(
         Some(ct) => (
             format!(
                 "<?xml version = \"1.0\" encoding = \"UTF-8\"?>\n<error>{}</error>\n",
-                escape_xml(&err.message)
+                go_html_escape_string(&err.message)
             ),
             HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/xml")),
         ),
         None => {
             let mut b = String::with_capacity(err.message.len() + 24);
             b.push_str("{\n    \"error\": \"");
-            escape_template(&err.message, &mut b);
+            escape_json_template(&err.message, &mut b);
             b.push_str("\"\n}");
             (b, HeaderValue::from_static("application/json"))
         }
@@ -263,25 +407,6 @@ pub fn not_found() -> Response<GwBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-/// Serialises a Gateway API body as Go's `json.Encoder` does: compact, `<>&` escaped
-/// (also U+2028/U+2029), one trailing newline.
-pub fn go_json<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    let s = serde_json::to_string(v).unwrap_or_else(|_| String::from("null"));
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.push('\n');
-    out.into_bytes()
 }
 
 #[cfg(test)]
@@ -353,11 +478,50 @@ mod tests {
     }
 
     #[test]
-    fn go_json_escapes_like_go() {
-        let v = serde_json::json!({"status": "error", "message": "<a> & b"});
+    fn each_refusal_has_its_status_message_and_side() {
+        use crate::limits::Verdict;
+        let cases = [
+            (Refusal::Disallowed, 403, msg::DISALLOWED),
+            (Refusal::CertificateUnknown, 401, msg::DISALLOWED),
+            (Refusal::CertificateRequired, 401, msg::CERT_REQUIRED),
+            (Refusal::AuthFieldMissing, 401, msg::AUTH_FIELD_MISSING),
+            (Refusal::KeyInactive, 403, msg::KEY_INACTIVE),
+            (Refusal::KeyExpired, 401, msg::KEY_EXPIRED),
+            (Refusal::Misdirected, 421, msg::MISDIRECTED),
+            (Refusal::VersionAmbiguous, 400, msg::VERSION_AMBIGUOUS),
+            (
+                Refusal::Limit(Verdict::RateLimited),
+                429,
+                "Rate Limit Exceeded",
+            ),
+            (
+                Refusal::Limit(Verdict::ApiRateLimited),
+                429,
+                "API Rate Limit Exceeded",
+            ),
+            (
+                Refusal::Limit(Verdict::QuotaExceeded),
+                403,
+                "Quota exceeded",
+            ),
+            (Refusal::StoreUnavailable, 503, msg::STORE_UNAVAILABLE),
+        ];
+        for (r, status, message) in cases {
+            let e = ProxyError::from(r.clone());
+            assert_eq!(
+                (e.status.as_u16(), e.message.as_str()),
+                (status, message),
+                "{r:?}"
+            );
+        }
+        let e = ProxyError::from(Refusal::CertificateNotAllowed("ab12".into()));
+        assert_eq!(e.message, "Certificate with SHA256 ab12 not allowed");
+        assert_eq!(Refusal::Disallowed.side(), Side::Downstream);
+        assert_eq!(Refusal::StoreUnavailable.side(), Side::Internal);
+        let upstream = Refusal::Proxy(ProxyFailure::Upstream(UpstreamFault::Timeout));
         assert_eq!(
-            go_json(&v),
-            b"{\"status\":\"error\",\"message\":\"\\u003ca\\u003e \\u0026 b\"}\n"
+            (upstream.side(), upstream.status().as_u16()),
+            (Side::Upstream, 504)
         );
     }
 }

@@ -15,7 +15,6 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use crate::apidef::{self, ApiDefinition, ApiSpec};
-use crate::auth::allowlist::AllowList;
 use crate::certs::CertManager;
 use crate::cluster::{self, Caches};
 use crate::config::Config;
@@ -23,6 +22,7 @@ use crate::policy::PolicySet;
 use crate::proxy::{Target, Upstream};
 use crate::router::Router;
 use crate::store::Store;
+use crate::tls::trust::AllowList;
 use crate::tls::{self, CertStore, ClientAuthTable, TlsError, TlsSettings};
 
 /// An API ready to serve.
@@ -97,7 +97,7 @@ pub struct Gateway {
     reload_lock: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     /// Dashboard sign-in attempts per client address.
-    pub(crate) sign_ins: crate::dashboard::SignInLimiter,
+    pub(crate) sign_ins: crate::limits::signin::SignInLimiter,
     /// Signature, stamp and replay checks of cluster notifications.
     inbox: cluster::Inbox,
     /// Reloads asked for by notifications and Gateway API changes, coalesced.
@@ -803,5 +803,15 @@ async fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
             let _ = tokio::fs::remove_file(&tmp).await;
             Err(e)
         }
+    }
+}
+
+/// Tells the other nodes that the session stored under `apikey-<hashed_name>` changed
+/// (Tyk's `KeySpaceUpdate`), for a change made on the request path (a session rebound to
+/// its certificate): the pipeline tells the cluster through the gateway, never itself.
+pub(crate) async fn publish_key_space_update(cfg: &Config, store: &Store, hashed_name: &str) {
+    let msg = cluster::encode(cfg, cluster::KEY_SPACE_UPDATE, hashed_name);
+    if let Err(e) = store.publish(cluster::CHANNEL, &msg).await {
+        tracing::warn!(error = %e, "cluster notification not published");
     }
 }

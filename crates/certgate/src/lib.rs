@@ -10,31 +10,40 @@
 //! - [`tls`]: server certificates, per-ClientHello client-certificate policy, peer info.
 //! - [`path`]: the request path made canonical once (dot segments, escapes).
 //! - [`router`]: listen paths, `/{api_id}/` mounts and custom domains.
-//! - [`auth`]: token authentication and post-auth checks.
+//! - [`pipeline`]: the data plane's phases after routing, in Tyk's order (token,
+//!   certificate, access, limits), each in its own file.
 //! - [`proxy`]: pooled upstream forwarding.
-//! - [`admin`]: the Gateway API (`/tyk/...`, `/hello`).
+//! - [`control`]: the control plane's entry point: Gateway API, dashboard or `/hello`.
+//! - [`admin`]: the Gateway API's handlers (`/tyk/...`); [`reply`]: their answers' shapes.
+//! - [`dashboard`]: the built-in dashboard and its API.
+//! - [`conn`]: one connection's facts (listener, TLS, client certificate).
 //! - [`server`]: listeners, connection handling, the request pipeline, reload and shutdown.
 //! - [`errors`]: turning errors into Tyk-compatible HTTP responses, in one place.
+//! - [`gocompat`]: Go-compatible encoders (base64, JSON escaping, PEM), in one place.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod apidef;
 pub mod app;
 pub mod audit;
-pub mod auth;
 pub mod body;
 pub mod certs;
 pub mod cluster;
 pub mod config;
+pub mod conn;
+pub mod control;
 pub mod dashboard;
 pub mod demo;
 pub mod errors;
 pub mod gateway;
+pub mod gocompat;
 pub mod limits;
 pub mod path;
+pub mod pipeline;
 pub mod pki;
 pub mod policy;
 pub mod proxy;
+pub mod reply;
 pub mod router;
 pub mod server;
 pub mod session;

@@ -95,6 +95,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::session::{ApiLimit, SessionState};
 use crate::store::{CounterIncr, Store, StoreError, StoreResult, Ttl};
 
+pub mod signin;
+
 /// Prefix of quota counters (Tyk `QuotaKeyPrefix`).
 pub const QUOTA_KEY_PREFIX: &str = "quota-";
 /// Prefix of rate-limit counters (Tyk `RateLimitKeyPrefix`).
@@ -104,12 +106,17 @@ pub const SENTINEL_SUFFIX: &str = ".BLOCKED";
 /// Name prefix of an API's global rate limiter (Tyk `RateLimitForAPI`: `apilimiter-…`).
 pub const API_LIMITER_PREFIX: &str = "apilimiter-";
 
-/// A request over its rate limit.
-pub const RATE_LIMIT_EXCEEDED: (u16, &str) = (429, "Rate Limit Exceeded");
-/// A request over its API's `global_rate_limit`.
-pub const API_RATE_LIMIT_EXCEEDED: (u16, &str) = (429, "API Rate Limit Exceeded");
-/// A request over its quota.
-pub const QUOTA_EXCEEDED: (u16, &str) = (403, "Quota exceeded");
+/// Why [`check`] or [`check_global`] refused a request; its status and Tyk's message
+/// are chosen by [`crate::errors::Refusal`] (429, 429, 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Over the key's rate limit ("Rate Limit Exceeded").
+    RateLimited,
+    /// Over the API's `global_rate_limit` ("API Rate Limit Exceeded").
+    ApiRateLimited,
+    /// Over the quota ("Quota exceeded").
+    QuotaExceeded,
+}
 
 /// Added to the TTL of rate counters: room for clock skew between nodes.
 const SKEW_SLACK_MS: u64 = 1000;
@@ -149,8 +156,8 @@ pub struct QuotaUsage {
 pub struct LimitDecision {
     /// The request may proceed.
     pub allowed: bool,
-    /// When refused: the status and message ([`RATE_LIMIT_EXCEEDED`] or [`QUOTA_EXCEEDED`]).
-    pub error: Option<(u16, &'static str)>,
+    /// When refused: why ([`Verdict::RateLimited`] or [`Verdict::QuotaExceeded`]).
+    pub error: Option<Verdict>,
     /// `X-RateLimit-*` as Tyk sends them by default (from the quota); see the module docs.
     pub headers: RateHeaders,
     /// `X-RateLimit-*` for `rate_limit_response_headers: "rate_limits"`; `None` when the rate
@@ -254,7 +261,7 @@ pub async fn check(
                 tracing::warn!(error = %e, "could not give back the counts of a rate-limited request");
             }
             decision.allowed = false;
-            decision.error = Some(RATE_LIMIT_EXCEEDED);
+            decision.error = Some(Verdict::RateLimited);
             return Ok(decision);
         }
     }
@@ -304,15 +311,15 @@ pub async fn check(
                 "quota exceeded"
             );
             decision.allowed = false;
-            decision.error = Some(QUOTA_EXCEEDED);
+            decision.error = Some(Verdict::QuotaExceeded);
         }
     }
     Ok(decision)
 }
 
 /// Counts one request against an API's `global_rate_limit` (`rate` requests per `per`
-/// seconds for all keys together; Tyk `RateLimitForAPI`). `Some((429, "API Rate Limit
-/// Exceeded"))` when refused; `None` when allowed or when the limit is off (`rate` or `per`
+/// seconds for all keys together; Tyk `RateLimitForAPI`). `Some(`[`Verdict::ApiRateLimited`]`)` when
+/// refused; `None` when allowed or when the limit is off (`rate` or `per`
 /// `<= 0`). Same sliding window as [`check`], counters `rate-limit-apilimiter-<api_id>:<window>`.
 pub async fn check_global(
     store: &Store,
@@ -320,7 +327,7 @@ pub async fn check_global(
     rate: f64,
     per: f64,
     now: SystemTime,
-) -> StoreResult<Option<(u16, &'static str)>> {
+) -> StoreResult<Option<Verdict>> {
     let Some(w) = Window::new(rate, per, now) else {
         return Ok(None);
     };
@@ -335,7 +342,7 @@ pub async fn check_global(
     if let Err(e) = store.incr_window(&[w.current(&name, -1)]).await {
         tracing::warn!(error = %e, api_id, "could not give back the count of a rate-limited request");
     }
-    Ok(Some(API_RATE_LIMIT_EXCEEDED))
+    Ok(Some(Verdict::ApiRateLimited))
 }
 
 /// The quota left and its renewal time, recomputed from the counter, for `GET /tyk/keys`:

@@ -74,11 +74,11 @@
 //! Go would load it with that field zeroed (e.g. `"quota_max": "10"` becoming unlimited).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::gocompat::go_quote;
 use crate::session::{AccessDefinition, ApiLimit, RateLimitSmoothing, SessionState};
 
 mod apply;
@@ -338,32 +338,4 @@ pub fn key_expires_in(session: &SessionState, policies: &PolicySet) -> Option<i6
         .filter_map(|id| policies.get_in_org(&session.org_id, id))
         .map(|policy| policy.key_expires_in)
         .find(|seconds| *seconds > 0)
-}
-
-/// Go's `%q` for a string: double-quoted, with `"`, `\` and non-printable characters escaped.
-pub(crate) fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{b}' => out.push_str("\\v"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

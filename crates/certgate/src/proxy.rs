@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, StatusCode, Uri};
+use http::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::{BodyFault, FaultSlot, GwBody};
-use crate::errors::{ProxyError, ProxyFailure, Side, UpstreamFault};
+use crate::errors::{ProxyError, ProxyFailure, Refusal, Side, UpstreamFault};
 
 /// Why an API's `target_url` cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -88,14 +88,14 @@ impl Target {
             }
             (None, None) => {}
         }
-        let pq = PathAndQuery::try_from(pq)
-            .map_err(|_| ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path"))?;
+        let pq =
+            PathAndQuery::try_from(pq).map_err(|_| ProxyError::from(Refusal::MalformedPath))?;
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
             .build()
-            .map_err(|_| ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path"))
+            .map_err(|_| ProxyError::from(Refusal::MalformedPath))
     }
 }
 
@@ -292,8 +292,11 @@ pub fn strip_gateway_credentials(headers: &mut HeaderMap, identity: &[HeaderName
             headers.remove(n);
         }
     }
-    strip_cookie(headers, crate::dashboard::COOKIE);
+    strip_cookie(headers, DASHBOARD_COOKIE);
 }
+
+/// The dashboard's session cookie: never forwarded upstream.
+pub const DASHBOARD_COOKIE: &str = "certgate_dashboard";
 
 /// Removes every `name=…` pair from the `Cookie` headers, keeping the others.
 pub(crate) fn strip_cookie(headers: &mut HeaderMap, name: &str) {

@@ -5,8 +5,8 @@
 //! compute the peer certificate facts once → serve HTTP/1.1 or h2 with a watchdog that
 //! drops clients that are slow to send headers and closes idle keep-alive connections.
 //!
-//! Per request ([`handle`]): canonical path ([`crate::path`]) → Gateway API dispatch
-//! (when this listener serves it) → route → authenticate (+ post-auth checks) →
+//! Per request ([`handle`]): canonical path ([`crate::path`]) → the control plane
+//! ([`crate::control`]: Gateway API, dashboard, `/hello`) when this listener serves it → route → authenticate (+ post-auth checks) →
 //! forward upstream. See `docs/architecture.md` for the phase chart.
 
 use std::convert::Infallible;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,37 +28,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
 use crate::body::{BodyFault, GwBody, ReqBody};
-use crate::errors::{self, msg, ProxyError, ProxyFailure};
+use crate::control;
+use crate::errors::{self, ProxyError, ProxyFailure, Refusal};
 use crate::gateway::Gateway;
 use crate::proxy;
 use crate::router;
 use crate::tls::PeerCert;
 
-/// What a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// APIs, and the Gateway API too when no `control_api_port` is set.
-    Gateway,
-    /// Only the Gateway API (`control_api_port`).
-    Control,
-}
-
-/// Facts about one client connection, shared by every request on it.
-#[derive(Debug)]
-pub struct ConnInfo {
-    /// Client address.
-    pub remote: SocketAddr,
-    /// Which listener accepted it.
-    pub role: Role,
-    /// True for HTTPS.
-    pub tls: bool,
-    /// SNI sent by the client.
-    pub sni: Option<String>,
-    /// The client certificate (verified possession; trust decided per request).
-    pub peer: Option<Arc<PeerCert>>,
-    /// The certificate's session keys, derived on first use.
-    pub cert_lookup: crate::auth::certificate::CertLookupCache,
-}
+pub use crate::conn::{ConnInfo, Role};
 
 /// Tracks live connections so shutdown can wait for them to drain.
 #[derive(Debug, Default)]
@@ -497,18 +474,8 @@ pub async fn handle(
         .unwrap_or("")
         .to_owned();
 
-    let serves_admin = match conn.role {
-        Role::Control => true,
-        Role::Gateway => cfg.control_api_port == 0 || crate::admin::is_health_path(cfg, path),
-    };
-    let admin_host =
-        cfg.control_api_hostname.is_empty() || cfg.control_api_hostname.eq_ignore_ascii_case(&host);
-    if serves_admin
-        && admin_host
-        && (crate::admin::is_admin_path(cfg, path)
-            || (conn.role == Role::Control && crate::dashboard::is_api_path(path)))
-    {
-        return crate::admin::handle(gw.clone(), conn, req).await;
+    if control::answers(cfg, conn, &host, path) {
+        return control::handle(gw.clone(), conn, req).await;
     }
     if conn.role == Role::Control {
         return errors::not_found();
@@ -521,15 +488,15 @@ pub async fn handle(
     if conn.tls {
         let table = &snapshot.client_auth;
         if table.decide(conn.sni.as_deref()).policy != table.decide(Some(&host)).policy {
-            let e = ProxyError::new(StatusCode::MISDIRECTED_REQUEST, msg::MISDIRECTED);
+            let e = ProxyError::from(Refusal::Misdirected);
             let ct = req.headers().get(http::header::CONTENT_TYPE);
             return errors::proxy_error_response(&e, ct, cfg.hide_generator_header);
         }
     }
     let Some(m) = snapshot.router.find(&host, path) else {
         // The Dashboard API shares the port with the APIs: served where no API matches.
-        if serves_admin && admin_host && crate::dashboard::is_api_path(path) {
-            return crate::admin::handle(gw.clone(), conn, req).await;
+        if control::answers_unrouted(cfg, conn, &host, path) {
+            return control::handle(gw.clone(), conn, req).await;
         }
         return errors::not_found();
     };
@@ -560,9 +527,9 @@ pub async fn handle(
     let body = GwBody::Request(body);
     let upstream_path = router::upstream_path(api.spec(), prefix, parts.uri.path());
     if let Err(e) = crate::path::check_stripped(upstream_path) {
-        return fail(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string()));
+        return fail(ProxyError::from(Refusal::BadPath(e.to_string())));
     }
-    let ctx = crate::auth::RequestCtx {
+    let ctx = crate::pipeline::RequestCtx {
         cfg,
         store: &gw.store,
         certs: &gw.certs,
@@ -572,7 +539,7 @@ pub async fn handle(
         tls: conn.tls,
         peer: conn.peer.as_deref(),
     };
-    let authorized = match crate::auth::authenticate(&ctx, api, &parts, upstream_path).await {
+    let authorized = match crate::pipeline::authenticate(&ctx, api, &parts, upstream_path).await {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
@@ -580,7 +547,7 @@ pub async fn handle(
     // StripAuth: the credential does not reach the upstream.
     let spec = api.spec();
     let query = if spec.strips_auth() {
-        crate::auth::strip::apply(&spec.auth_strip, &mut parts.headers, parts.uri.query())
+        crate::pipeline::strip::apply(&spec.auth_strip, &mut parts.headers, parts.uri.query())
     } else {
         parts.uri.query().map(std::borrow::Cow::Borrowed)
     };
@@ -630,13 +597,13 @@ fn canonical_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
     let mut pq = match crate::path::normalise(raw) {
         Ok(p) if p == raw => return Ok(()),
         Ok(p) => p.into_owned(),
-        Err(e) => return Err(ProxyError::new(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => return Err(ProxyError::from(Refusal::BadPath(e.to_string()))),
     };
     if let Some(q) = req.uri().query() {
         pq.push('?');
         pq.push_str(q);
     }
-    let malformed = || ProxyError::new(StatusCode::BAD_REQUEST, "Malformed request path");
+    let malformed = || ProxyError::from(Refusal::MalformedPath);
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
     parts.path_and_query = Some(http::uri::PathAndQuery::try_from(pq).map_err(|_| malformed())?);
     *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| malformed())?;

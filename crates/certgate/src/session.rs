@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::gocompat::json::go_html_escape;
+
 /// A session (Tyk `user.SessionState`): limits, access rights and identity of one key.
 ///
 /// The key name itself is not part of the JSON.
@@ -524,36 +526,6 @@ fn go_floats<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::E
         }
     }
     serializer.collect_seq(values.iter().map(|v| GoFloat(*v)))
-}
-
-/// Go's `json.Marshal` escapes `<`, `>`, `&`, U+2028 and U+2029 inside strings. In JSON text
-/// these can only occur inside strings, so a byte-level pass is exact.
-fn go_html_escape(json: Vec<u8>) -> Vec<u8> {
-    // 0xe2 starts U+2028/U+2029 (and other characters); a cheap over-approximation.
-    if !json.iter().any(|b| matches!(b, b'<' | b'>' | b'&' | 0xe2)) {
-        return json;
-    }
-    let mut out = Vec::with_capacity(json.len() + 16);
-    let mut i = 0;
-    while i < json.len() {
-        match json[i..] {
-            [b'<', ..] => out.extend_from_slice(b"\\u003c"),
-            [b'>', ..] => out.extend_from_slice(b"\\u003e"),
-            [b'&', ..] => out.extend_from_slice(b"\\u0026"),
-            [0xe2, 0x80, 0xa8, ..] => {
-                out.extend_from_slice(b"\\u2028");
-                i += 2;
-            }
-            [0xe2, 0x80, 0xa9, ..] => {
-                out.extend_from_slice(b"\\u2029");
-                i += 2;
-            }
-            [b, ..] => out.push(b),
-            [] => break,
-        }
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]

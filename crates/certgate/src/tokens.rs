@@ -11,10 +11,9 @@
 use std::borrow::Cow;
 
 use aws_lc_rs::digest;
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
+
+use crate::gocompat::GO_STD_BASE64;
 
 /// Every base64-JSON token starts with this (`{"` encodes to `ey`).
 pub const B64_JSON_PREFIX: &str = "ey";
@@ -24,14 +23,6 @@ const DEFAULT_TOKEN_HASH: &str = "murmur64";
 
 /// Length of a Mongo ObjectId in hex, which Tyk treats as an org id prefix of legacy tokens.
 const MONGO_ID_LEN: usize = 24;
-
-/// Decoder matching Go's `base64.StdEncoding`: padding required, non-zero trailing bits allowed.
-const GO_STD_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
 
 /// Tyk's `generateToken(org, keyID, alg)`: the key name a session is stored under.
 ///
@@ -56,7 +47,7 @@ pub fn generate_token(org: &str, key_id: &str, hash_key_function: &str) -> Strin
         Some(_) => hash_key_function,
         None => DEFAULT_TOKEN_HASH,
     };
-    STANDARD.encode(format!(r#"{{"org":"{org}","id":"{key_id}","h":"{alg}"}}"#))
+    GO_STD_BASE64.encode(format!(r#"{{"org":"{org}","id":"{key_id}","h":"{alg}"}}"#))
 }
 
 /// Tyk's `TokenOrg`: the org a token belongs to, or `""` when it cannot be told.
@@ -120,6 +111,24 @@ pub fn hash_key(s: &str, enabled: bool) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(s)
     }
+}
+
+/// The prefix of session keys in the store.
+pub const SESSION_PREFIX: &str = "apikey-";
+
+/// The store key for a token (`apikey-<token>` or `apikey-<hash>`): the one place a
+/// session's store key is derived.
+pub fn session_store_key(cfg: &crate::config::Config, token: &str) -> String {
+    session_store_key_of(&hash_key(token, cfg.hash_keys))
+}
+
+/// The store key for a key name already hashed as the configuration asks
+/// ([`hash_key`]), e.g. the hash a client or a cluster notification gives.
+pub fn session_store_key_of(name: &str) -> String {
+    let mut k = String::with_capacity(SESSION_PREFIX.len() + name.len());
+    k.push_str(SESSION_PREFIX);
+    k.push_str(name);
+    k
 }
 
 /// Lowercase hex SHA-256 of `bytes` (certificate ids, `sha256` key hashes).
@@ -376,6 +385,8 @@ mod jsonparser {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     const ORG: &str = "default";

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{json_response, read_body, ApiError, Gw, Query};
-use crate::auth::{self, session_store_key, SESSION_PREFIX};
 use crate::gateway::Gateway;
+use crate::pipeline;
 use crate::session::SessionState;
-use crate::tokens;
+use crate::tokens::{self, session_store_key, SESSION_PREFIX};
 
 pub(super) fn routes() -> Router {
     Router::new()
@@ -85,7 +85,7 @@ fn policy_expiry(gw: &Gateway, s: &mut SessionState) {
     if s.expires <= 0 {
         if let Some(secs) = crate::policy::key_expires_in(s, &gw.snapshot().policy_set) {
             if secs > 0 {
-                s.expires = auth::now_unix().saturating_add(secs);
+                s.expires = pipeline::now_unix().saturating_add(secs);
             }
         }
     }
@@ -100,7 +100,7 @@ async fn reset_counters(gw: &Gateway, key: &str, s: &SessionState) -> Result<(),
 
 /// Prepares a new session the way Tyk's create paths do.
 fn prepare_new(s: &mut SessionState) {
-    let now = auth::now_unix();
+    let now = pipeline::now_unix();
     s.last_updated = now.to_string();
     s.date_created = now_rfc3339();
     if s.quota_renewal_rate > 0 {
@@ -203,7 +203,7 @@ fn follows_certificate(
     if new.certificate == old.certificate || old.certificate.is_empty() {
         return None;
     }
-    let named_after = auth::derived_candidates(cfg, &old.org_id, &old.certificate)
+    let named_after = pipeline::derived_candidates(cfg, &old.org_id, &old.certificate)
         .iter()
         .any(|t| session_store_key(cfg, t) == store_key);
     if !named_after {
@@ -295,7 +295,7 @@ async fn create_named(gw: Arc<Gateway>, name: String, body: Body) -> Result<Resp
         return Err(ApiError::bad_request(CERTIFICATE_NAME));
     }
     policy_expiry(&gw, &mut s);
-    if s.expires > 1 && s.expires < auth::now_unix() {
+    if s.expires > 1 && s.expires < pipeline::now_unix() {
         s.expires = 0;
     }
     prepare_new(&mut s);
@@ -326,7 +326,7 @@ async fn find(
                 "Key requested by hash but key hashing is not enabled",
             ));
         }
-        let store_key = format!("{SESSION_PREFIX}{name}");
+        let store_key = tokens::session_store_key_of(name);
         let Some(json) = gw.store.get(&store_key).await? else {
             return Ok(None);
         };
@@ -340,7 +340,7 @@ async fn find(
         .and_then(|id| gw.snapshot().api(id).map(|a| a.spec().org_id.clone()))
         .or_else(|| q.org_id.clone())
         .unwrap_or_default();
-    let found = auth::lookup_session(cfg, &gw.store, None, &org, name)
+    let found = pipeline::lookup_session(cfg, &gw.store, None, &org, name)
         .await
         .map_err(|e| ApiError::new(e.status, e.message))?;
     Ok(found.map(|a| {
@@ -422,7 +422,7 @@ async fn update(
         s.quota_renews = old.quota_renews;
         s.quota_remaining = old.quota_remaining;
     }
-    s.last_updated = auth::now_unix().to_string();
+    s.last_updated = pipeline::now_unix().to_string();
     let json = String::from_utf8(s.to_json())
         .map_err(|_| ApiError::internal("session could not be encoded"))?;
     let ttl = lifetime(&gw, &s);

@@ -21,8 +21,8 @@ use md5::{Digest as _, Md5};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 
 use super::der::{self, Curve, KeyFormat, KeyFormatError, SpkiKey};
-use super::pem::Block;
 use super::CertError;
+use crate::gocompat::pem::Block;
 
 /// The PEM header marking an encrypted block.
 const PROC_TYPE: &str = "Proc-Type";

@@ -7,8 +7,8 @@ use x509_parser::asn1_rs::Tag;
 use x509_parser::extensions::GeneralName;
 use x509_parser::x509::X509Name;
 
-use super::pem::{self, Block};
 use super::{der, keys, CertError, MAX_PEM_BYTES};
+use crate::gocompat::pem::{self, Block};
 
 /// Go's zero `time.Time` (0001-01-01T00:00:00Z) as unix seconds: the validity Tyk reports for
 /// public-key entries.

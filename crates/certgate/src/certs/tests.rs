@@ -9,8 +9,8 @@ use rcgen::{CertificateParams, KeyPair, PublicKeyData as _};
 use rustls_pki_types::PrivateKeyDer;
 use serde_json::Value;
 
-use super::pem::{self, Block};
 use super::*;
+use crate::gocompat::pem::{self, Block};
 use crate::pki::{Ca, Issued};
 use crate::store::Ttl;
 

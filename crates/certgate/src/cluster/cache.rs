@@ -182,7 +182,7 @@ impl Caches {
                     let key = part.split(':').next().unwrap_or("").trim();
                     if !key.is_empty() {
                         self.sessions
-                            .remove(&format!("{}{key}", crate::auth::SESSION_PREFIX));
+                            .remove(&crate::tokens::session_store_key_of(key));
                     }
                 }
                 false

@@ -5,6 +5,8 @@
 //! own sample configs, so `X-Tyk-Authorization: 352d20ee…` opens the Gateway API (and
 //! certgate's dashboard sign-in). certgate refuses to start instead.
 
+use subtle::ConstantTimeEq;
+
 use super::{issue, Config, ConfigIssue, StorageKind};
 
 /// Shortest `secret` / `node_secret` accepted, in characters.
@@ -42,6 +44,14 @@ pub const PUBLISHED_SECRETS: &[&str] = &[
 ];
 
 impl Config {
+    /// Whether `given` is the gateway secret, compared in constant time. Both sides are
+    /// hashed first so the time does not depend on the lengths either.
+    pub fn secret_matches(&self, given: &[u8]) -> bool {
+        let a = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, given);
+        let b = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.secret.as_bytes());
+        bool::from(a.as_ref().ct_eq(b.as_ref()))
+    }
+
     /// What is wrong with `secret` and, when nodes share Redis (`storage.type` redis),
     /// `node_secret`: missing or empty, shorter than [`MIN_SECRET_LEN`], or a value in
     /// [`PUBLISHED_SECRETS`]. Empty when both are acceptable. [`Config::load`] reports these

@@ -20,7 +20,9 @@
 //!   takes precedence (see `docs/compatibility.md`).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,15 +33,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::admin::{self, error, json_response, read_body};
-use crate::body::{GwBody, ReqBody};
 use crate::gateway::Gateway;
+pub use crate::limits::signin::{SignInLimiter, SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW};
+use crate::reply::{error, json_response, read_body};
 use crate::session::SessionState;
 
 /// How long a dashboard sign-in lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
-/// The session cookie's name.
-pub const COOKIE: &str = "certgate_dashboard";
+/// The session cookie's name (the proxy strips it from what goes upstream).
+pub use crate::proxy::DASHBOARD_COOKIE as COOKIE;
 const CSRF_HEADER: &str = "x-csrf-token";
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -57,52 +59,6 @@ pub fn is_api_path(path: &str) -> bool {
         path.trim_end_matches('/'),
         "/api/keys/create" | "/api/certs" | "/api/keys"
     )
-}
-
-/// Sign-in attempts allowed per client address (an IPv6 client: per /64) in
-/// [`SIGN_IN_WINDOW`]; more are answered 429 before their body is read.
-pub const SIGN_IN_ATTEMPTS: u32 = 10;
-/// The window of [`SIGN_IN_ATTEMPTS`].
-pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
-/// Addresses tracked at most; past that (and after forgetting finished windows) new
-/// addresses are refused until windows end (fail closed).
-const SIGN_IN_TRACKED: usize = 65_536;
-
-/// Counts dashboard sign-in attempts per client address.
-#[derive(Debug, Default)]
-pub struct SignInLimiter {
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl SignInLimiter {
-    /// Counts an attempt from `ip`; `Err(seconds)` when it is over the limit.
-    fn attempt(&self, ip: IpAddr) -> Result<(), u64> {
-        let ip = match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6((u128::from(v6) & !0u128 << 64).into()),
-            },
-            v4 => v4,
-        };
-        let now = Instant::now();
-        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= SIGN_IN_TRACKED && !map.contains_key(&ip) {
-            map.retain(|_, (start, _)| now.duration_since(*start) < SIGN_IN_WINDOW);
-            if map.len() >= SIGN_IN_TRACKED {
-                return Err(SIGN_IN_WINDOW.as_secs());
-            }
-        }
-        let (start, count) = map.entry(ip).or_insert((now, 0));
-        if now.duration_since(*start) >= SIGN_IN_WINDOW {
-            (*start, *count) = (now, 0);
-        }
-        if *count >= SIGN_IN_ATTEMPTS {
-            let left = SIGN_IN_WINDOW.saturating_sub(now.duration_since(*start));
-            return Err(left.as_secs().max(1));
-        }
-        *count += 1;
-        Ok(())
-    }
 }
 
 struct DashSession {
@@ -166,7 +122,7 @@ fn secret_ok(gw: &Gateway, headers: &http::HeaderMap) -> bool {
         && ["authorization", "x-tyk-authorization"].iter().any(|h| {
             headers
                 .get(*h)
-                .is_some_and(|v| admin::secret_matches(&gw.config, v.as_bytes()))
+                .is_some_and(|v| gw.config.secret_matches(v.as_bytes()))
         })
 }
 
@@ -200,25 +156,35 @@ fn denied(d: Denied) -> Response {
     }
 }
 
-/// Serves one dashboard or Dashboard API request (the Gateway API mTLS allow list has
-/// already been checked by the caller).
+/// The Gateway API's handlers, given by the control plane: the dashboard's calls that
+/// change keys and certificates run through them (already authorised by the sign-in).
+pub type GatewayApi =
+    fn(Arc<Gateway>, http::Request<Body>) -> Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// Serves one dashboard or Dashboard API request (the control plane has checked the
+/// Gateway API mTLS allow list already).
 pub async fn handle(
     gw: Arc<Gateway>,
-    conn: &crate::server::ConnInfo,
-    req: http::Request<hyper::body::Incoming>,
-) -> http::Response<GwBody> {
-    let limits = gw.config.http_server_options.body_limits;
-    let req = req.map(|b| Body::new(ReqBody::new(b, limits)));
-    let resp = route(gw, conn.tls, conn.remote.ip(), req).await;
-    resp.map(GwBody::Axum)
+    tls: bool,
+    ip: IpAddr,
+    req: http::Request<Body>,
+    api: GatewayApi,
+) -> Response {
+    route(gw, tls, ip, req, api).await
 }
 
-async fn route(gw: Arc<Gateway>, tls: bool, ip: IpAddr, req: http::Request<Body>) -> Response {
+async fn route(
+    gw: Arc<Gateway>,
+    tls: bool,
+    ip: IpAddr,
+    req: http::Request<Body>,
+    api: GatewayApi,
+) -> Response {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let rest = path.strip_prefix("/dashboard").unwrap_or(&path);
     if is_api_path(rest) {
-        return dashboard_api(gw, req, rest.trim_end_matches('/')).await;
+        return dashboard_api(gw, req, rest.trim_end_matches('/'), api).await;
     }
     match (&method, rest) {
         (&Method::GET, "" | "/" | "/index.html") => asset(INDEX_HTML, "text/html; charset=utf-8"),
@@ -235,7 +201,7 @@ async fn route(gw: Arc<Gateway>, tls: bool, ip: IpAddr, req: http::Request<Body>
                 return denied(d);
             }
             let target = format!("/tyk/{}", &r["/gw/".len()..]);
-            forward(gw, req, &target).await
+            forward(gw, req, &target, api).await
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found"),
     }
@@ -291,7 +257,7 @@ async fn login(gw: &Gateway, tls: bool, ip: IpAddr, req: http::Request<Body>) ->
             "Expected a JSON body {\"secret\": \"…\"}",
         );
     };
-    if gw.config.secret.is_empty() || !admin::secret_matches(&gw.config, login.secret.as_bytes()) {
+    if gw.config.secret.is_empty() || !gw.config.secret_matches(login.secret.as_bytes()) {
         tracing::warn!("dashboard sign-in refused: wrong secret");
         return error(StatusCode::UNAUTHORIZED, "Wrong secret");
     }
@@ -339,7 +305,12 @@ fn set_cookie(r: &mut Response, value: &str, max_age: u64, tls: bool) {
 }
 
 /// Runs a Gateway API request at `target` (path, the query kept).
-async fn forward(gw: Arc<Gateway>, mut req: http::Request<Body>, target: &str) -> Response {
+async fn forward(
+    gw: Arc<Gateway>,
+    mut req: http::Request<Body>,
+    target: &str,
+    api: GatewayApi,
+) -> Response {
     let pq = match req.uri().query() {
         Some(q) => format!("{target}?{q}"),
         None => target.to_owned(),
@@ -348,10 +319,15 @@ async fn forward(gw: Arc<Gateway>, mut req: http::Request<Body>, target: &str) -
         Ok(uri) => *req.uri_mut() = uri,
         Err(_) => return error(StatusCode::BAD_REQUEST, "Invalid path"),
     }
-    admin::dispatch(gw, req).await
+    api(gw, req).await
 }
 
-async fn dashboard_api(gw: Arc<Gateway>, req: http::Request<Body>, path: &str) -> Response {
+async fn dashboard_api(
+    gw: Arc<Gateway>,
+    req: http::Request<Body>,
+    path: &str,
+    api: GatewayApi,
+) -> Response {
     if !secret_ok(&gw, req.headers()) {
         if let Err(d) = check_session(&gw, &req) {
             return match d {
@@ -364,8 +340,8 @@ async fn dashboard_api(gw: Arc<Gateway>, req: http::Request<Body>, path: &str) -
         }
     }
     match (req.method().clone(), path) {
-        (Method::POST, "/api/keys/create") => forward(gw, req, "/tyk/keys/create").await,
-        (Method::POST, "/api/certs") => forward(gw, req, "/tyk/certs").await,
+        (Method::POST, "/api/keys/create") => forward(gw, req, "/tyk/keys/create", api).await,
+        (Method::POST, "/api/certs") => forward(gw, req, "/tyk/certs", api).await,
         (Method::GET, "/api/certs") => list_certs(&gw).await,
         (Method::GET, "/api/keys") => list_keys(&gw).await,
         _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
@@ -374,7 +350,7 @@ async fn dashboard_api(gw: Arc<Gateway>, req: http::Request<Body>, path: &str) -
 
 /// Every session in the store, with its store-key hash.
 async fn all_sessions(gw: &Gateway) -> Result<Vec<(String, SessionState)>, Response> {
-    let prefix = crate::auth::SESSION_PREFIX;
+    let prefix = crate::tokens::SESSION_PREFIX;
     let keys = gw
         .store
         .keys_with_prefix(prefix)

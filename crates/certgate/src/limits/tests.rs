@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::*;
 use crate::session::{AccessDefinition, SessionState};
-use crate::store::testredis::{RedisCluster, RedisServer};
 use crate::store::{RedisOptions, Store};
+use certgate_testkit::testredis::{RedisCluster, RedisServer};
 
 /// A unix time `secs` seconds (plus `ms`) after the epoch.
 fn at(secs: u64, ms: u64) -> SystemTime {
@@ -288,7 +288,7 @@ mod shared {
         for _ in 0..3 {
             let d = hit(s, &limit, t0).await;
             assert!(!d.allowed);
-            assert_eq!(d.error, Some((429, "Rate Limit Exceeded")));
+            assert_eq!(d.error, Some(Verdict::RateLimited));
             assert_eq!(d.rate_headers.map(|h| h.remaining), Some(0));
         }
         // Refused requests gave their unit back: the window holds exactly the 5 admitted.
@@ -308,7 +308,7 @@ mod shared {
         assert!(hit(s, &limit, t3).await.allowed);
         assert!(hit(s, &limit, t3).await.allowed);
         let d = hit(s, &limit, t3).await;
-        assert_eq!(d.error, Some(RATE_LIMIT_EXCEEDED));
+        assert_eq!(d.error, Some(Verdict::RateLimited));
         // And at the very end of it, almost nothing of the previous window is left.
         let t4 = at(1_000_039, 900);
         for _ in 0..2 {
@@ -403,7 +403,7 @@ mod shared {
         }
         let d = hit(s, &limit, now).await;
         assert!(!d.allowed);
-        assert_eq!(d.error, Some((403, "Quota exceeded")));
+        assert_eq!(d.error, Some(Verdict::QuotaExceeded));
         assert_eq!(d.quota.map(|q| (q.used, q.remaining)), Some((4, 0)));
         let ttl = s.ttl("quota-k").await.unwrap().remaining().expect("a TTL");
         assert!(ttl <= Duration::from_secs(2), "{ttl:?}");
@@ -422,7 +422,7 @@ mod shared {
             let hit = || check(s, &key, "api1", &limit, "", false, false, SystemTime::now());
             assert!(hit().await.unwrap().allowed);
             assert!(hit().await.unwrap().allowed);
-            assert_eq!(hit().await.unwrap().error, Some(QUOTA_EXCEEDED));
+            assert_eq!(hit().await.unwrap().error, Some(Verdict::QuotaExceeded));
             assert_eq!(
                 s.ttl(&quota_key(&key, "")).await.unwrap(),
                 Ttl::Persistent,
@@ -435,7 +435,7 @@ mod shared {
         let d = check(s, "k0", "api1", &limit, "", false, false, SystemTime::now())
             .await
             .unwrap();
-        assert_eq!(d.error, Some(QUOTA_EXCEEDED));
+        assert_eq!(d.error, Some(Verdict::QuotaExceeded));
     }
 
     pub(super) async fn quota_is_never_exceeded_under_concurrency(s: &Store, other: &Store) {
@@ -451,7 +451,7 @@ mod shared {
                     match d.error {
                         None => allowed += 1,
                         Some(e) => {
-                            assert_eq!(e, QUOTA_EXCEEDED);
+                            assert_eq!(e, Verdict::QuotaExceeded);
                             refused += 1;
                         }
                     }
@@ -482,7 +482,7 @@ mod shared {
         }
         assert_eq!(outcomes.iter().filter(|d| d.allowed).count(), 2);
         for refused in outcomes.iter().filter(|d| !d.allowed) {
-            assert_eq!(refused.error, Some(RATE_LIMIT_EXCEEDED));
+            assert_eq!(refused.error, Some(Verdict::RateLimited));
             assert!(refused.quota.is_none());
             // Quota headers keep the session's stored values on a refusal.
             assert_eq!(
@@ -512,7 +512,11 @@ mod shared {
                 assert!(d.unwrap().allowed, "scope {scope:?}");
             }
             let d = check(s, "k", "api1", &limit, scope, false, false, now).await;
-            assert_eq!(d.unwrap().error, Some(QUOTA_EXCEEDED), "scope {scope:?}");
+            assert_eq!(
+                d.unwrap().error,
+                Some(Verdict::QuotaExceeded),
+                "scope {scope:?}"
+            );
         }
         let mut quotas = s.keys_with_prefix("quota-").await.unwrap();
         quotas.sort();
@@ -619,7 +623,7 @@ mod shared {
         // Without renewal such a counter simply stays exhausted.
         s.set("quota-k", "50", None).await.unwrap();
         let d = hit(s, &quota(3, 0), SystemTime::now()).await;
-        assert_eq!(d.error, Some(QUOTA_EXCEEDED));
+        assert_eq!(d.error, Some(Verdict::QuotaExceeded));
     }
 
     pub(super) async fn global_rate_limit_is_per_api(s: &Store, other: &Store) {
@@ -633,7 +637,7 @@ mod shared {
         for _ in 0..2 {
             assert_eq!(
                 check_global(other, "api1", 3.0, 10.0, now).await.unwrap(),
-                Some((429, "API Rate Limit Exceeded"))
+                Some(Verdict::ApiRateLimited)
             );
         }
         assert_eq!(
@@ -746,7 +750,7 @@ async fn quota_counters_survive_reopening_the_embedded_store() {
     let d = check(&s, "k", "api1", &limit, "", false, false, now)
         .await
         .unwrap();
-    assert_eq!(d.error, Some(QUOTA_EXCEEDED));
+    assert_eq!(d.error, Some(Verdict::QuotaExceeded));
     let ttl = s
         .ttl("quota-k")
         .await

@@ -17,8 +17,8 @@
 //!   keeps running when Redis is down (commands then fail with [`StoreError::Unavailable`])
 //!   and reconnects by itself; see [`Store::is_connected`] and [`RECONNECTED_CHANNEL`].
 //!
-//! Both backends pass the same behaviour tests (`tests/suite.rs`); [`testredis`] starts the
-//! real Redis servers those tests (and the gateway's) run against.
+//! Both backends pass the same behaviour tests (`tests/suite.rs`); `certgate_testkit::testredis`
+//! (a dev-only crate) starts the real Redis servers those tests (and the gateway's) run against.
 //!
 //! # Semantics both backends follow
 //!
@@ -50,7 +50,6 @@
 pub mod embedded;
 mod record;
 pub mod redis;
-pub mod testredis;
 #[cfg(test)]
 mod tests;
 

@@ -27,6 +27,7 @@ use rustls::ServerConfig;
 use crate::config::{Config, TLS12, TLS13};
 
 pub mod policy;
+pub mod trust;
 mod verify;
 
 pub use policy::{ClientAuthTable, Decision, HandshakeAuth};

@@ -27,9 +27,9 @@ use rustls::ServerConfig;
 
 use super::{hint_subjects, TlsSettings};
 use crate::apidef::ApiSpec;
-use crate::auth::allowlist::AllowList;
 use crate::config::Config;
 use crate::router::host_template_regex;
+use crate::tls::trust::AllowList;
 
 /// What a handshake asks of the client.
 #[derive(Debug, Clone)]

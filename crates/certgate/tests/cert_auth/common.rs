@@ -199,7 +199,7 @@ pub async fn delete_cert(gw: &Gw, id: &str, org: &str) {
 
 /// The store key of the session named `token` on this gateway.
 pub fn store_key(gw: &Gw, token: &str) -> String {
-    certgate::auth::session_store_key(&gw.gateway().config, token)
+    certgate::pipeline::session_store_key(&gw.gateway().config, token)
 }
 
 /// Reads a session straight from the store (what Tyk's tests read from Redis).

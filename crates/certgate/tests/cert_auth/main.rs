@@ -1,5 +1,6 @@
 //! Certificate Authentication scenarios from Tyk's own tests (S-numbers of
 //! `shared/spec/tyk-certificate-auth.md` §9), over real TLS.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 // Not every harness helper is used by this binary.
 #[allow(dead_code)]

@@ -129,7 +129,7 @@ async fn setup(allow_unsafe: bool, plain: bool) -> Ctx {
     let k_c = create_key(&gw, &session(API, Some(&c_id))).await;
     let k_other = create_key(&gw, &session(API, None)).await;
     let mut s = session(API, None);
-    s["expires"] = json!(certgate::auth::now_unix() - 3600);
+    s["expires"] = json!(certgate::pipeline::now_unix() - 3600);
     let k_expired = create_key(&gw, &s).await;
     let v = pki().ca.client("matrix-v").unwrap();
     let v_id = upload(&gw, &v, "default").await;

@@ -1,5 +1,6 @@
 //! TLS-level and certificate-store scenarios from Tyk's own tests (S-numbers of
 //! `shared/spec/tyk-certificate-auth.md` §9), over real TLS.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 // The shared harness serves several binaries; this one uses part of it.
 #[allow(dead_code)]

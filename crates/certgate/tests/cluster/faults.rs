@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use certgate::store::testredis::{free_port, RedisServer};
+use certgate_testkit::testredis::{free_port, RedisServer};
 
 use crate::redis_storage;
 use crate::support::*;

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use certgate::store::testredis::RedisServer;
+use certgate_testkit::testredis::RedisServer;
 
 use crate::redis_storage;
 use crate::support::*;

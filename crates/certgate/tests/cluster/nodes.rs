@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use certgate::store::testredis::{RedisCluster, RedisServer};
+use certgate_testkit::testredis::{RedisCluster, RedisServer};
 
 use crate::redis_storage;
 use crate::support::*;

@@ -94,7 +94,7 @@ pub async fn race_loop(nodes: &[&Gw], iterations: usize) {
     let store_key = {
         let cfg = &a.gateway().config;
         let key = certgate::tokens::generate_token("default", &id, &cfg.hash_key_function);
-        certgate::auth::session_store_key(cfg, &key)
+        certgate::pipeline::session_store_key(cfg, &key)
     };
 
     let mut tasks = Vec::new();

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use certgate::cluster;
-use certgate::store::testredis::RedisServer;
 use certgate::store::{RedisOptions, Store};
+use certgate_testkit::testredis::RedisServer;
 
 use crate::race_loop::{race_loop, race_node};
 use crate::redis_storage;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use certgate::store::testredis::RedisServer;
 use certgate::tokens;
+use certgate_testkit::testredis::RedisServer;
 
 use crate::redis_storage;
 use crate::support::*;

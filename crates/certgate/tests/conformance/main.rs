@@ -6,6 +6,7 @@
 //! `../shared`. `.ci/run` runs this target when `../shared/tyk` exists and requires it when
 //! `CI=true`; by hand: `cargo test --test conformance` (`CERTGATE_SHARED=<dir>` when
 //! `shared/` is elsewhere). Without the files every test fails naming the missing path.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,7 @@
 //! npm packages when missing; without them this test fails, it never skips.
 //!
 //! Screenshots of every page go to `target/dashboard-screenshots/`.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 #[allow(dead_code)]
 #[path = "../e2e/support.rs"]

@@ -126,7 +126,7 @@ async fn expired_key_is_401() {
         .api(token_api("tok", "/tok/", &up.url()))
         .start()
         .await;
-    let past = certgate::auth::now_unix() - 10;
+    let past = certgate::pipeline::now_unix() - 10;
     // A custom key keeps no past expiry on create; write one with PUT.
     let r = admin(&gw)
         .post(gw.url("/tyk/keys/my-custom-key"))

@@ -1,5 +1,6 @@
 //! End-to-end tests over real sockets: TLS handshakes with run-time PKI, a real
 //! upstream, the Gateway API, and the `certgate` binary itself.
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
 mod access;
 mod admin_apis;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use certgate::store::testredis::RedisServer;
+use certgate_testkit::testredis::RedisServer;
 
 use crate::support::*;
 

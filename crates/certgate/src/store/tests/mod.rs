@@ -8,7 +8,7 @@
 //! - `redis.rs`: what only the Redis backend has (reconnection, timeouts, foreign data,
 //!   authentication, cluster-wide pub/sub).
 //!
-//! Redis tests start their own servers ([`super::testredis`]); they never touch a Redis
+//! Redis tests start their own servers ((`certgate_testkit::testredis`)); they never touch a Redis
 //! already running on the machine, and fail if `redis-server` is missing.
 
 mod embedded;
@@ -17,8 +17,8 @@ mod suite;
 
 use std::time::{Duration, Instant};
 
-use super::testredis::{RedisCluster, RedisServer};
 use super::{RedisOptions, Store};
+use certgate_testkit::testredis::{RedisCluster, RedisServer};
 
 /// A fresh, empty store and whatever keeps its backend alive (a directory, a server, the
 /// shared cluster), dropped after the store.

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::super::testredis::{free_port, RedisCluster, RedisServer};
 use super::super::{
     Notification, RedisOptions, Store, StoreError, RECONNECTED_CHANNEL, SUBSCRIPTION_LOST_CHANNEL,
 };
 use super::{eventually, eventually_within, open_redis, redis_options};
+use certgate_testkit::testredis::{free_port, RedisCluster, RedisServer};
 
 const TYK: &str = "tyk.cluster.notifications";
 

@@ -16,19 +16,13 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
-
 use super::{lookup_prepared, lookup_session, store_failure, Authenticated, RequestCtx};
 use crate::apidef::ApiSpec;
-use crate::errors::{msg, ProxyError};
+use crate::errors::{ProxyError, Refusal};
 use crate::session::SessionState;
 use crate::store::Ttl;
 use crate::tls::PeerCert;
 use crate::tokens;
-
-fn err(status: StatusCode, m: &str) -> ProxyError {
-    ProxyError::new(status, m)
-}
 
 /// `<API org> + hex(sha256(leaf))` (§2.2).
 pub fn cert_hash(org: &str, sha256_hex: &str) -> String {
@@ -91,6 +85,20 @@ impl CertLookup {
     }
 }
 
+/// CertificateCheckMW (§1.6): the API's static allow list ([`crate::tls::trust`]), also
+/// for keyless APIs.
+pub(super) fn allow_list(
+    ctx: &RequestCtx<'_>,
+    api: &crate::gateway::LoadedApi,
+    now: i64,
+) -> Result<(), ProxyError> {
+    if let Some(list) = &api.allow_list {
+        let skew = ctx.cfg.security.client_cert_not_before_skew;
+        list.check(ctx.tls, ctx.peer, now, skew)?;
+    }
+    Ok(())
+}
+
 /// A connection's memo of its certificate's [`CertLookup`] (for the last organisation
 /// asked; APIs on one connection almost always share it).
 #[derive(Debug, Default)]
@@ -121,7 +129,7 @@ async fn in_store(ctx: &RequestCtx<'_>, id: &str) -> Result<bool, ProxyError> {
     let ticket = ctx.caches.certs.ticket();
     let present = ctx.certs.exists(id).await.map_err(|e| {
         tracing::error!(error = %e, "certificate store unavailable on the request path");
-        ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, msg::STORE_UNAVAILABLE)
+        ProxyError::from(Refusal::StoreUnavailable)
     })?;
     if present {
         ctx.caches.certs.insert_if(ticket, id, ());
@@ -151,11 +159,11 @@ pub(super) async fn authenticate(
     let (found, by_certificate) = if !unsafe_mode {
         // Secure default: the certificate is the only credential; any token is ignored.
         let Some(hash) = hash.as_deref() else {
-            return Err(err(StatusCode::UNAUTHORIZED, msg::CERT_REQUIRED));
+            return Err(ProxyError::from(Refusal::CertificateRequired));
         };
         match lookup_by_certificate(ctx, &spec.org_id, hash).await? {
             Some(f) => (f, true),
-            None => return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED)),
+            None => return Err(ProxyError::from(Refusal::CertificateUnknown)),
         }
     } else {
         // Legacy dynamic mTLS: a certificate, if sent, must have a session; a token,
@@ -163,7 +171,7 @@ pub(super) async fn authenticate(
         let by_cert = match hash.as_deref() {
             Some(h) => match lookup_by_certificate(ctx, &spec.org_id, h).await? {
                 Some(f) => Some(f),
-                None => return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED)),
+                None => return Err(ProxyError::from(Refusal::CertificateUnknown)),
             },
             None => None,
         };
@@ -173,17 +181,17 @@ pub(super) async fn authenticate(
                     let same = by_cert.as_ref().is_some_and(|c| c.store_key == f.store_key);
                     (f, same)
                 }
-                None => return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED)),
+                None => return Err(ProxyError::from(Refusal::Disallowed)),
             }
         } else if let Some(c) = by_cert {
             (c, true)
         } else if ctx.tls {
             // Neither certificate nor token over TLS: Tyk's placeholder session is
             // inactive.
-            return Err(err(StatusCode::FORBIDDEN, msg::KEY_INACTIVE));
+            return Err(ProxyError::from(Refusal::KeyInactive));
         } else {
             // Plain HTTP (step D): the empty token is not found.
-            return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED));
+            return Err(ProxyError::from(Refusal::Disallowed));
         }
     };
 
@@ -197,7 +205,7 @@ pub(super) async fn authenticate(
                 .iter()
                 .any(|b| b == h)
             {
-                return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
+                return Err(ProxyError::from(Refusal::CertificateUnknown));
             }
             Ok(found)
         }
@@ -208,27 +216,27 @@ pub(super) async fn authenticate(
                     // Another session's binding is never rewritten (legacy mode): a
                     // token bound to a different certificate is refused.
                     if !found.session.certificate.is_empty() {
-                        return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
+                        return Err(ProxyError::from(Refusal::CertificateUnknown));
                     }
                 } else if !unsafe_mode {
                     // Secure mode: the session stored under this certificate's name
                     // names another certificate (or none). The binding is the Gateway
                     // API's to change (a PUT moves it); the request path never rewrites
                     // it, so the session is not this certificate's.
-                    return Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED));
+                    return Err(ProxyError::from(Refusal::CertificateUnknown));
                 } else {
                     found = rebind(ctx, found, h).await?;
                 }
             }
             if !in_store(ctx, h).await? {
-                return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED));
+                return Err(ProxyError::from(Refusal::Disallowed));
             }
             Ok(found)
         }
         None => {
             let bound = &found.session.certificate;
             if !bound.is_empty() && !in_store(ctx, bound).await? {
-                return Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED));
+                return Err(ProxyError::from(Refusal::Disallowed));
             }
             Ok(found)
         }
@@ -239,10 +247,10 @@ pub(super) async fn authenticate(
 /// valid yet beyond `security.certgate_client_cert_not_before_skew` (certgate's) ⇒ 403.
 fn validity(ctx: &RequestCtx<'_>, p: &PeerCert, now: i64) -> Result<(), ProxyError> {
     if now > p.not_after {
-        return Err(err(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
+        return Err(ProxyError::from(Refusal::CertificateExpired));
     }
     if p.not_yet_valid(now, ctx.cfg.security.client_cert_not_before_skew) {
-        return Err(err(StatusCode::FORBIDDEN, msg::CERT_NOT_YET_VALID));
+        return Err(ProxyError::from(Refusal::CertificateNotYetValid));
     }
     Ok(())
 }
@@ -277,10 +285,7 @@ async fn rebind(
         .map_err(store_failure)?;
     ctx.caches.sessions.remove(&found.store_key);
     let suffix = &found.store_key[super::SESSION_PREFIX.len()..];
-    let msg = crate::cluster::encode(ctx.cfg, crate::cluster::KEY_SPACE_UPDATE, suffix);
-    if let Err(e) = ctx.store.publish(crate::cluster::CHANNEL, &msg).await {
-        tracing::warn!(error = %e, "cluster notification not published");
-    }
+    crate::gateway::publish_key_space_update(ctx.cfg, ctx.store, suffix).await;
     Ok(Authenticated {
         session: Arc::new(s),
         ..found
@@ -308,18 +313,18 @@ pub(super) fn check_binding(
             s.mtls_static_certificate_bindings.contains(&h)
         });
         return match bound {
-            None => Err(err(StatusCode::FORBIDDEN, msg::DISALLOWED)),
+            None => Err(ProxyError::from(Refusal::Disallowed)),
             Some(p) => validity(ctx, p, now),
         };
     }
     let Some(p) = peer else {
-        return Err(err(StatusCode::FORBIDDEN, msg::CLIENT_TLS_REQUIRED));
+        return Err(ProxyError::from(Refusal::ClientTlsRequired));
     };
     validity(ctx, p, now)?;
     let h = cert_hash(&spec.org_id, &p.sha256_hex);
     if s.mtls_static_certificate_bindings.contains(&h) {
         Ok(())
     } else {
-        Err(err(StatusCode::UNAUTHORIZED, msg::DISALLOWED))
+        Err(ProxyError::from(Refusal::CertificateUnknown))
     }
 }

@@ -1,4 +1,4 @@
-//! Static allow lists (Tyk's CertificateCheckMW, §1.6): `use_mutual_tls_auth` with
+//! The trust check: static allow lists (Tyk's CertificateCheckMW, §1.6): `use_mutual_tls_auth` with
 //! `client_certificates`, plus the global `security.certificates.apis`.
 //!
 //! Resolved once per snapshot from the certificate store (or file paths / inline PEM),
@@ -16,14 +16,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::StatusCode;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 
+use super::PeerCert;
 use crate::certs::{CertManager, StoredCert};
-use crate::errors::{msg, ProxyError};
-use crate::tls::PeerCert;
+use crate::errors::{ProxyError, Refusal};
 
 /// A resolved allow list.
 #[derive(Debug, Default)]
@@ -81,12 +80,10 @@ impl AllowList {
             for ca in cas {
                 let _ = roots.add(ca);
             }
-            list.ca_verifier = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                crate::tls::provider(),
-            )
-            .build()
-            .ok();
+            list.ca_verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), super::provider())
+                    .build()
+                    .ok();
         }
         list
     }
@@ -137,24 +134,18 @@ impl AllowList {
         skew: i64,
     ) -> Result<(), ProxyError> {
         if !tls {
-            return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::TLS_NOT_ENABLED));
+            return Err(ProxyError::from(Refusal::TlsNotEnabled));
         }
         let Some(peer) = peer else {
-            return Err(ProxyError::new(
-                StatusCode::FORBIDDEN,
-                msg::CLIENT_TLS_REQUIRED,
-            ));
+            return Err(ProxyError::from(Refusal::ClientTlsRequired));
         };
         let early = peer.not_yet_valid(now, skew);
         if let Some(&not_after) = self.fingerprints.get(&peer.sha256) {
             if now > not_after {
-                return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::CERT_EXPIRED));
+                return Err(ProxyError::from(Refusal::CertificateExpired));
             }
             if early {
-                return Err(ProxyError::new(
-                    StatusCode::FORBIDDEN,
-                    msg::CERT_NOT_YET_VALID,
-                ));
+                return Err(ProxyError::from(Refusal::CertificateNotYetValid));
             }
             return Ok(());
         }
@@ -166,18 +157,12 @@ impl AllowList {
             let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at));
             if v.verify_client_cert(&peer.der, &peer.chain, unix).is_ok() {
                 if early {
-                    return Err(ProxyError::new(
-                        StatusCode::FORBIDDEN,
-                        msg::CERT_NOT_YET_VALID,
-                    ));
+                    return Err(ProxyError::from(Refusal::CertificateNotYetValid));
                 }
                 return Ok(());
             }
         }
-        Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            format!("Certificate with SHA256 {} not allowed", peer.sha256_hex),
-        ))
+        Err(Refusal::CertificateNotAllowed(peer.sha256_hex.to_string()).into())
     }
 }
 

@@ -2,9 +2,9 @@
 //! masters ([`RedisCluster`]), each started on free loopback ports in a temporary directory,
 //! with no persistence, and killed (by PID, never by name) when dropped.
 //!
-//! Compiled into the library (it is small and has no dependencies beyond `redis`) so the
-//! gateway's integration tests can use it too. It is for tests: failures panic with the
-//! server's log, and a missing `redis-server` is a failure, never a skip. The binary is
+//! Lives in the dev-only `certgate-testkit` crate, outside the library, so both the
+//! library's unit tests and the integration tests use it. It is for tests: failures panic
+//! with the server's log, and a missing `redis-server` is a failure, never a skip. The binary is
 //! `redis-server` from `PATH`, or the path in `CERTGATE_REDIS_SERVER`.
 //!
 //! Ports: a free port is found by binding `127.0.0.1:0`; the server is then started on it. If
@@ -145,7 +145,7 @@ impl RedisServer {
         self.port
     }
 
-    /// `127.0.0.1:<port>`, as [`crate::store::RedisOptions::addrs`] takes it.
+    /// `127.0.0.1:<port>`, as `certgate::store::RedisOptions::addrs` takes it.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }

@@ -4,20 +4,19 @@
 use std::borrow::Cow;
 
 use http::request::Parts;
-use http::StatusCode;
 
 use crate::apidef::{
     anchored, cached_regex, prepare_pattern, ApiSpec, EndpointStatus, PathMatching,
 };
-use crate::errors::{msg, ProxyError};
+use crate::errors::{ProxyError, Refusal};
 use crate::session::SessionState;
 
 /// Refusal of a version that is present but unreadable (not ASCII, bad escapes) or
 /// given more than once with different readings.
-pub const VERSION_AMBIGUOUS: &str = "Version information is duplicated or unreadable";
+pub use crate::errors::msg::VERSION_AMBIGUOUS;
 
 fn ambiguous() -> ProxyError {
-    ProxyError::new(StatusCode::BAD_REQUEST, VERSION_AMBIGUOUS)
+    ProxyError::from(Refusal::VersionAmbiguous)
 }
 
 /// The version a request asked for and the one whose lists apply.
@@ -65,12 +64,7 @@ pub fn requested_version(
     let version = match from_request {
         Some(v) => v,
         None if !v.default_version.is_empty() => v.default_version.clone(),
-        None => {
-            return Err(ProxyError::new(
-                StatusCode::FORBIDDEN,
-                msg::VERSION_NOT_FOUND,
-            ))
-        }
+        None => return Err(ProxyError::from(Refusal::VersionNotFound)),
     };
     if v.versions.contains(&version) {
         return Ok(Some(RequestedVersion {
@@ -84,7 +78,7 @@ pub fn requested_version(
             effective: v.default_version.clone(),
         }));
     }
-    Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_UNKNOWN))
+    Err(ProxyError::from(Refusal::VersionUnknown))
 }
 
 /// The rest of Tyk's `RequestValid` once the version is known: expiry (the API's
@@ -104,13 +98,13 @@ pub fn endpoint_status(
 ) -> Result<EndpointStatus, ProxyError> {
     let v = &spec.versioning;
     if v.expiration.is_some_and(|at| now >= at) {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::API_EXPIRED));
+        return Err(ProxyError::from(Refusal::ApiExpired));
     }
     let rules = match version {
         Some(rv) => {
             let rules = v.rules_of(&rv.effective);
             if rules.and_then(|r| r.expires).is_some_and(|at| now >= at) {
-                return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::VERSION_EXPIRED));
+                return Err(ProxyError::from(Refusal::VersionExpired));
             }
             rules
         }
@@ -121,10 +115,7 @@ pub fn endpoint_status(
     };
     let clean = strip_listen_path(&spec.listen_path, path);
     match rules.evaluate(method.as_str(), &clean, path, matching) {
-        EndpointStatus::Forbidden => Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            msg::ENDPOINT_FORBIDDEN,
-        )),
+        EndpointStatus::Forbidden => Err(ProxyError::from(Refusal::EndpointForbidden)),
         status => Ok(status),
     }
 }
@@ -244,11 +235,11 @@ pub fn check(
         return Ok(());
     }
     let Some(ar) = s.access_rights.get(&spec.api_id) else {
-        return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+        return Err(ProxyError::from(Refusal::Disallowed));
     };
     if let Some(v) = version {
         if !ar.versions.iter().any(|x| x == v) {
-            return Err(ProxyError::new(StatusCode::FORBIDDEN, msg::DISALLOWED));
+            return Err(ProxyError::from(Refusal::Disallowed));
         }
     }
     if ar.allowed_urls.is_empty() {
@@ -280,16 +271,46 @@ pub fn check(
     if allowed {
         Ok(())
     } else {
-        Err(ProxyError::new(
-            StatusCode::FORBIDDEN,
-            msg::RESOURCE_DISALLOWED,
-        ))
+        Err(ProxyError::from(Refusal::ResourceDisallowed))
     }
+}
+
+/// AccessRightsCheck (§1.9): empty access rights grant every API (Tyk's master key) only
+/// when the gateway allows master keys, otherwise such a session (written by hand, or
+/// left empty by its policies) reaches nothing; then [`check`].
+pub(super) fn rights(
+    cfg: &crate::config::Config,
+    spec: &ApiSpec,
+    s: &SessionState,
+    version: Option<&RequestedVersion>,
+    parts: &Parts,
+    path: &str,
+    matching: PathMatching,
+) -> Result<(), ProxyError> {
+    if s.access_rights.is_empty() && !cfg.allow_master_keys {
+        return Err(ProxyError::from(Refusal::Disallowed));
+    }
+    let requested = version.map(|v| v.requested.as_str());
+    check(spec, s, requested, &parts.method, path, matching)
+}
+
+/// KeyExpired (§1.9).
+pub fn post_auth_checks(_spec: &ApiSpec, s: &SessionState, now: i64) -> Result<(), ProxyError> {
+    if s.is_inactive {
+        return Err(ProxyError::from(Refusal::KeyInactive));
+    }
+    if s.is_expired(now) {
+        return Err(ProxyError::from(Refusal::KeyExpired));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use http::StatusCode;
+
     use super::*;
+    use crate::errors::msg;
     use crate::session::{AccessDefinition, AccessSpec};
 
     const D: PathMatching = PathMatching {

@@ -12,18 +12,9 @@
 //! Writing follows `pem.Encode`: `Proc-Type` first, other headers sorted, a blank line after
 //! the headers, 64-column base64, LF line endings.
 
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
-/// Go's `base64.StdEncoding`: padding required, non-zero trailing bits tolerated.
-const GO_STD: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
+use super::GO_STD_BASE64 as GO_STD;
 
 const BEGIN: &[u8] = b"-----BEGIN ";
 const LINE_BEGIN: &[u8] = b"\n-----BEGIN ";
