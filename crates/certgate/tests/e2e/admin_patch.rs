@@ -6,24 +6,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-fn auth(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    r.header("x-tyk-authorization", SECRET)
-}
-
-async fn reload(gw: &Gw) {
-    let r = auth(admin(gw).get(gw.url("/tyk/reload?block=true")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = auth(req).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, json_of(r).await)
-}
-
 fn stored(gw: &Gw, id: &str) -> Value {
     let path = gw.app_path().join(format!("{id}-oas.json"));
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -67,20 +49,20 @@ async fn patch_keeps_the_stored_extension_and_applies_query_parameters() {
     let ext_before = stored(&gw, "p")["x-tyk-api-gateway"].clone();
 
     // A body without x-tyk-api-gateway: the OpenAPI part is replaced, the extension kept.
-    let (status, v) = send(c.patch(gw.url("/tyk/apis/oas/p")).json(&bare("patched"))).await;
+    let (status, v) = admin_send(c.patch(gw.url("/tyk/apis/oas/p")).json(&bare("patched"))).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v, json!({"key": "p", "status": "ok", "action": "modified"}));
     let doc = stored(&gw, "p");
     assert_eq!(doc["x-tyk-api-gateway"], ext_before);
     assert_eq!(doc["info"]["title"], "patched");
     assert!(doc["paths"]["/x"]["get"].is_object());
-    reload(&gw).await;
-    let (_, got) = send(c.get(gw.url("/tyk/apis/oas/p"))).await;
+    admin_reload(&gw).await;
+    let (_, got) = admin_send(c.get(gw.url("/tyk/apis/oas/p"))).await;
     assert_eq!(got["info"]["title"], "patched");
     assert_eq!(got["x-tyk-api-gateway"], ext_before);
 
     // Query parameters adjust the extension.
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.patch(gw.url(&format!(
             "/tyk/apis/oas/p?listenPath=/p2/&upstreamURL={}&allowList=false",
             up2.url()
@@ -100,7 +82,7 @@ async fn patch_keeps_the_stored_extension_and_applies_query_parameters() {
         ext["middleware"]["operations"]["getX"]["allow"]["enabled"],
         false
     );
-    reload(&gw).await;
+    admin_reload(&gw).await;
     let r = client(&gw, None).get(gw.url("/p2/x")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(up2.hits.load(Ordering::SeqCst), 1);
@@ -108,7 +90,7 @@ async fn patch_keeps_the_stored_extension_and_applies_query_parameters() {
     assert_eq!(r.status(), 404);
 
     // customDomain creates an enabled custom domain.
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.patch(gw.url("/tyk/apis/oas/p?customDomain=api.example"))
             .json(&bare("domain")),
     )
@@ -120,7 +102,7 @@ async fn patch_keeps_the_stored_extension_and_applies_query_parameters() {
     );
 
     // A body with its own extension and no parameters is a PUT.
-    let (status, v) = send(c.patch(gw.url("/tyk/apis/oas/p")).json(&oas_doc(
+    let (status, v) = admin_send(c.patch(gw.url("/tyk/apis/oas/p")).json(&oas_doc(
         "p",
         "/p3/",
         &up.url(),
@@ -145,13 +127,13 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
     let c = admin(&gw);
     let before = std::fs::read(gw.app_path().join("p-oas.json")).unwrap();
 
-    let (status, v) = send(c.patch(gw.url("/tyk/apis/oas/nope")).json(&bare("x"))).await;
+    let (status, v) = admin_send(c.patch(gw.url("/tyk/apis/oas/nope")).json(&bare("x"))).await;
     assert_eq!(
         (status, v["message"].as_str()),
         (404, Some("API not found"))
     );
 
-    let (status, v) = send(c.patch(gw.url("/tyk/apis/oas/cl")).json(&bare("x"))).await;
+    let (status, v) = admin_send(c.patch(gw.url("/tyk/apis/oas/cl")).json(&bare("x"))).await;
     assert_eq!(status, 400);
     assert_eq!(
         v["message"],
@@ -159,7 +141,7 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
     );
 
     // Not an OAS document: a Classic definition, a non-object, not JSON.
-    let (status, v) = send(c.patch(gw.url("/tyk/apis/oas/p")).json(&classic_api(
+    let (status, v) = admin_send(c.patch(gw.url("/tyk/apis/oas/p")).json(&classic_api(
         "p",
         "/p9/",
         &up.url(),
@@ -167,9 +149,9 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
     .await;
     assert_eq!(status, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains("openapi"), "{v}");
-    let (status, _) = send(c.patch(gw.url("/tyk/apis/oas/p")).json(&json!([1]))).await;
+    let (status, _) = admin_send(c.patch(gw.url("/tyk/apis/oas/p")).json(&json!([1]))).await;
     assert_eq!(status, 400);
-    let (status, v) = send(c.patch(gw.url("/tyk/apis/oas/p")).body("{nope")).await;
+    let (status, v) = admin_send(c.patch(gw.url("/tyk/apis/oas/p")).body("{nope")).await;
     assert_eq!(status, 400);
     assert!(
         v["message"]
@@ -187,7 +169,7 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
         ("validateRequest=yes", "validateRequest"),
         ("authentication=maybe", "authentication"),
     ] {
-        let (status, v) = send(
+        let (status, v) = admin_send(
             c.patch(gw.url(&format!("/tyk/apis/oas/p?{query}")))
                 .json(&bare("x")),
         )
@@ -198,7 +180,7 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
             "{query}: {v}"
         );
     }
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.patch(gw.url("/tyk/apis/oas/p?upstreamURL=not-a-url"))
             .json(&bare("x")),
     )
@@ -208,7 +190,7 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
         (400, Some("invalid upstream URL"))
     );
     // authentication needs a security requirement to import (Tyk's message).
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.patch(gw.url("/tyk/apis/oas/p?authentication=true"))
             .json(&bare("x")),
     )
@@ -218,7 +200,7 @@ async fn patch_refusals_name_the_problem_and_write_nothing() {
         (400, Some("security object is empty in OAS"))
     );
     // apiID other than the path's: Tyk's update mismatch.
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.patch(gw.url("/tyk/apis/oas/p?apiID=other"))
             .json(&bare("x")),
     )

@@ -1,27 +1,9 @@
 //! Issue 12: policies need an id (`id` or the legacy `_id`); `POST /tyk/policies` replaces
 //! an existing policy and `PUT /tyk/policies/{id}` writes one that does not exist, as Tyk.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
-
-fn auth(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    r.header("x-tyk-authorization", SECRET)
-}
-
-async fn reload(gw: &Gw) {
-    let r = auth(admin(gw).get(gw.url("/tyk/reload?block=true")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = auth(req).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, json_of(r).await)
-}
 
 #[tokio::test]
 async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
@@ -42,7 +24,7 @@ async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
         json!({"id": "", "rate": 1}),
         json!({"id": null, "_id": null}),
     ] {
-        let (status, v) = send(c.post(gw.url("/tyk/policies")).json(&body)).await;
+        let (status, v) = admin_send(c.post(gw.url("/tyk/policies")).json(&body)).await;
         assert_eq!(status, 400, "{body}: {v}");
         assert_eq!(v["message"], "Unable to create policy without id.");
     }
@@ -50,7 +32,7 @@ async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
 
     // The legacy `_id` names the policy.
     let mid = "5ead7120575961000181867e";
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.post(gw.url("/tyk/policies"))
             .json(&json!({"_id": mid, "rate": 3, "per": 1})),
     )
@@ -59,13 +41,13 @@ async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
     assert!(dir.join(format!("{mid}.json")).is_file());
 
     // POST of an existing id replaces it.
-    let (status, _) = send(
+    let (status, _) = admin_send(
         c.post(gw.url("/tyk/policies"))
             .json(&json!({"id": "p2", "rate": 1, "per": 1})),
     )
     .await;
     assert_eq!(status, 200);
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.post(gw.url("/tyk/policies"))
             .json(&json!({"id": "p2", "rate": 2, "per": 1})),
     )
@@ -79,14 +61,14 @@ async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
         json!({"id": "", "rate": 9}),
         json!({"_id": mid, "rate": 9}),
     ] {
-        let (status, v) = send(c.put(gw.url("/tyk/policies/p2")).json(&body)).await;
+        let (status, v) = admin_send(c.put(gw.url("/tyk/policies/p2")).json(&body)).await;
         assert_eq!(status, 400, "{body}: {v}");
         assert_eq!(
             v["message"],
             "Request ID does not match that in policy! For Update operations these must match."
         );
     }
-    let (status, _) = send(
+    let (status, _) = admin_send(
         c.put(gw.url("/tyk/policies/fresh"))
             .json(&json!({"rate": 9})),
     )
@@ -95,7 +77,7 @@ async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
     assert!(!dir.join("fresh.json").exists());
 
     // PUT of an id that does not exist writes it, as Tyk does.
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.put(gw.url("/tyk/policies/fresh"))
             .json(&json!({"id": "fresh", "rate": 5, "per": 1})),
     )
@@ -107,12 +89,12 @@ async fn policies_need_an_id_and_are_created_or_replaced_as_in_tyk() {
     );
     assert!(dir.join("fresh.json").is_file());
 
-    reload(&gw).await;
-    let (_, p2) = send(c.get(gw.url("/tyk/policies/p2"))).await;
+    admin_reload(&gw).await;
+    let (_, p2) = admin_send(c.get(gw.url("/tyk/policies/p2"))).await;
     assert_eq!(p2["rate"], 2);
-    let (_, fresh) = send(c.get(gw.url("/tyk/policies/fresh"))).await;
+    let (_, fresh) = admin_send(c.get(gw.url("/tyk/policies/fresh"))).await;
     assert_eq!(fresh["rate"], 5);
-    let (status, legacy) = send(c.get(gw.url(&format!("/tyk/policies/{mid}")))).await;
+    let (status, legacy) = admin_send(c.get(gw.url(&format!("/tyk/policies/{mid}")))).await;
     assert_eq!((status, &legacy["rate"]), (200, &json!(3)), "{legacy}");
     assert_eq!(gw.gateway().snapshot().policy_set.len(), 3);
     gw.stop().await;

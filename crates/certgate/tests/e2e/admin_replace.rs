@@ -7,24 +7,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-fn auth(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    r.header("x-tyk-authorization", SECRET)
-}
-
-async fn reload(gw: &Gw) {
-    let r = auth(admin(gw).get(gw.url("/tyk/reload?block=true")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = auth(req).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, json_of(r).await)
-}
-
 async fn status_of(gw: &Gw, path: &str) -> u16 {
     client(gw, None)
         .get(gw.url(path))
@@ -62,31 +44,32 @@ async fn create_with_an_existing_id_replaces_the_api_in_either_flavour() {
     let c = admin(&gw);
 
     // Classic over Classic.
-    let (status, v) = send(
-        c.post(gw.url("/tyk/apis"))
-            .json(&classic_api("a", "/a2/", &up.url())),
-    )
+    let (status, v) = admin_send(c.post(gw.url("/tyk/apis")).json(&classic_api(
+        "a",
+        "/a2/",
+        &up.url(),
+    )))
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v, json!({"key": "a", "status": "ok", "action": "added"}));
-    reload(&gw).await;
-    let (_, got) = send(c.get(gw.url("/tyk/apis/a"))).await;
+    admin_reload(&gw).await;
+    let (_, got) = admin_send(c.get(gw.url("/tyk/apis/a"))).await;
     assert_eq!(got["proxy"]["listen_path"], "/a2/");
     assert_eq!(status_of(&gw, "/a2/x").await, 200);
     assert_eq!(status_of(&gw, "/a1/x").await, 404);
 
     // OAS over OAS.
     for listen in ["/o1/", "/o2/"] {
-        let (status, v) = send(c.post(gw.url("/tyk/apis/oas")).json(&oas_doc(
+        let (status, v) = admin_send(c.post(gw.url("/tyk/apis/oas")).json(&oas_doc(
             "o",
             listen,
             &up.url(),
         )))
         .await;
         assert_eq!((status, &v["action"]), (200, &json!("added")), "{v}");
-        reload(&gw).await;
+        admin_reload(&gw).await;
     }
-    let (_, got) = send(c.get(gw.url("/tyk/apis/oas/o"))).await;
+    let (_, got) = admin_send(c.get(gw.url("/tyk/apis/oas/o"))).await;
     assert_eq!(
         got["x-tyk-api-gateway"]["server"]["listenPath"]["value"],
         "/o2/"
@@ -95,31 +78,33 @@ async fn create_with_an_existing_id_replaces_the_api_in_either_flavour() {
     assert_eq!(status_of(&gw, "/o1/x").await, 404);
 
     // Classic over OAS: the stale OAS document goes, or it would stay the live one.
-    let (status, _) = send(
-        c.post(gw.url("/tyk/apis"))
-            .json(&classic_api("o", "/o3/", &up.url())),
-    )
+    let (status, _) = admin_send(c.post(gw.url("/tyk/apis")).json(&classic_api(
+        "o",
+        "/o3/",
+        &up.url(),
+    )))
     .await;
     assert_eq!(status, 200);
     assert!(!gw.app_path().join("o-oas.json").exists());
-    reload(&gw).await;
-    let (_, got) = send(c.get(gw.url("/tyk/apis/o"))).await;
+    admin_reload(&gw).await;
+    let (_, got) = admin_send(c.get(gw.url("/tyk/apis/o"))).await;
     assert_eq!(got["proxy"]["listen_path"], "/o3/");
     assert_eq!(got.get("is_oas"), None);
     assert_eq!(status_of(&gw, "/o3/x").await, 200);
     assert_eq!(status_of(&gw, "/o2/x").await, 404);
-    let (status, _) = send(c.get(gw.url("/tyk/apis/oas/o"))).await;
+    let (status, _) = admin_send(c.get(gw.url("/tyk/apis/oas/o"))).await;
     assert_eq!(status, 400);
 
     // OAS over Classic.
-    let (status, _) = send(
-        c.post(gw.url("/tyk/apis/oas"))
-            .json(&oas_doc("a", "/a3/", &up.url())),
-    )
+    let (status, _) = admin_send(c.post(gw.url("/tyk/apis/oas")).json(&oas_doc(
+        "a",
+        "/a3/",
+        &up.url(),
+    )))
     .await;
     assert_eq!(status, 200);
-    reload(&gw).await;
-    let (_, got) = send(c.get(gw.url("/tyk/apis/oas/a"))).await;
+    admin_reload(&gw).await;
+    let (_, got) = admin_send(c.get(gw.url("/tyk/apis/oas/a"))).await;
     assert_eq!(
         got["x-tyk-api-gateway"]["server"]["listenPath"]["value"],
         "/a3/"
@@ -181,20 +166,20 @@ async fn replace_making_a_certificate_api_keyless_is_refused_and_changes_nothing
     // Classic: certificate auth plus use_keyless.
     let mut open = cert_api("c", "/c/", &up.url());
     open["use_keyless"] = json!(true);
-    let (status, v) = send(c.post(gw.url("/tyk/apis")).json(&open)).await;
+    let (status, v) = admin_send(c.post(gw.url("/tyk/apis")).json(&open)).await;
     must_not_be_keyless(status, &v);
 
     // OAS replacing the Classic API: authentication off, certificateAuth on.
     let mut open_oas = cert_oas.clone();
     open_oas["x-tyk-api-gateway"]["info"]["id"] = json!("c");
     open_oas["x-tyk-api-gateway"]["server"]["authentication"]["enabled"] = json!(false);
-    let (status, v) = send(c.post(gw.url("/tyk/apis/oas")).json(&open_oas)).await;
+    let (status, v) = admin_send(c.post(gw.url("/tyk/apis/oas")).json(&open_oas)).await;
     must_not_be_keyless(status, &v);
 
     // PATCH switching authentication off on the certificate OAS API.
     let mut bare = cert_oas.clone();
     bare.as_object_mut().unwrap().remove("x-tyk-api-gateway");
-    let (status, v) = send(
+    let (status, v) = admin_send(
         c.patch(gw.url("/tyk/apis/oas/co?authentication=false"))
             .json(&bare),
     )
@@ -202,7 +187,7 @@ async fn replace_making_a_certificate_api_keyless_is_refused_and_changes_nothing
     must_not_be_keyless(status, &v);
 
     assert_eq!(snapshot(&gw), before, "a refused replace changed app_path");
-    reload(&gw).await;
+    admin_reload(&gw).await;
     for path in ["/c/x", "/co/x"] {
         let s = status_of(&gw, path).await;
         assert!(s == 401 || s == 403, "{path}: anonymous client got {s}");

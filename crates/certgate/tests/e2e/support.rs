@@ -347,6 +347,27 @@ pub fn admin(gw: &Gw) -> reqwest::Client {
     client(gw, None)
 }
 
+/// A Gateway API request with the secret.
+pub fn admin_auth(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    r.header("x-tyk-authorization", SECRET)
+}
+
+/// `GET /tyk/reload?block=true`, which must answer 200.
+pub async fn admin_reload(gw: &Gw) {
+    let r = admin_auth(admin(gw).get(gw.url("/tyk/reload?block=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Sends a Gateway API request with the secret: its status and JSON body.
+pub async fn admin_send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = admin_auth(req).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, json_of(r).await)
+}
+
 pub async fn json_of(r: reqwest::Response) -> Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
